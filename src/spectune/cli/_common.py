@@ -1,0 +1,120 @@
+"""Arguments and data loading shared by the commands that train (baseline, fit, tune)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spectune.data import (
+    Spectra,
+    align_to_grid,
+    parse_range,
+    read_table,
+    split_indices,
+)
+
+log = logging.getLogger("spectune")
+
+DEFAULT_TEST_SIZE = 0.2
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """TRAIN, --target, --test and the options that say how to read and split them."""
+    parser.add_argument("train", type=Path, help="table of spectra (CSV/TSV, Parquet, Excel)")
+    parser.add_argument(
+        "--target", required=True, action="append",
+        help="target column (repeat for several regression targets)",
+    )
+    parser.add_argument("--test", type=Path, help="a separate test table (same columns)")
+    parser.add_argument("--task", choices=("regression", "classification"),
+                        help="default: regression for numeric targets, else classification")
+    parser.add_argument("--id-column", help="column of sample ids")
+    parser.add_argument("--group-column",
+                        help="column of groups (batch, season) that a split keeps together")
+    parser.add_argument("--range", dest="wl_range", metavar="A:B",
+                        help="keep wavelengths between A and B, e.g. 950:1550")
+    parser.add_argument("--resample", action="store_true",
+                        help="interpolate --test onto TRAIN's wavelength grid if they differ")
+    parser.add_argument("--split", default="auto",
+                        choices=("auto", "random", "kennard-stone", "group", "stratified"),
+                        help="how to make the test split without --test (default: auto = "
+                        "stratified for classes, group when --group-column is given, else random)")
+    parser.add_argument("--test-size", type=float, default=DEFAULT_TEST_SIZE,
+                        help=f"test fraction without --test (default {DEFAULT_TEST_SIZE})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of splits and models")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a non-empty --out folder")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What the training commands work on: calibration data and the test data touched once."""
+
+    train: Spectra
+    test: Spectra
+    split: dict[str, Any]
+
+
+def load_dataset(args: argparse.Namespace) -> Dataset:
+    """Read, validate, cut to --range and split; raises DataError before any output exists."""
+    read = dict(
+        target=args.target if len(args.target) > 1 else args.target[0],
+        id_column=args.id_column,
+        group_column=args.group_column,
+        task=args.task,
+    )
+    train = read_table(args.train, **read)
+    if args.test is not None:
+        test = read_table(args.test, **read)
+    wl_range = parse_range(args.wl_range) if args.wl_range else None
+    if wl_range is not None:
+        train = train.select_range(*wl_range)
+    if args.test is not None:
+        test = align_to_grid(test, train.wavelengths, resample=args.resample)
+        return Dataset(train, test, {"method": "file", "test_file": str(args.test)})
+    parts = split_indices(train, method=args.split, test_size=args.test_size, tune_size=0,
+                          random_state=args.seed)
+    log.warning(
+        "no --test given: holding out %d of %d samples of %s as the test set (--split %s, "
+        "--test-size %g, --seed %d)", len(parts.test), train.n_samples, args.train.name,
+        args.split, args.test_size, args.seed,
+    )
+    split = {"method": args.split, "test_size": args.test_size, "seed": args.seed,
+             "test_index": parts.test.tolist()}
+    return Dataset(train[parts.cal], train[parts.test], split)
+
+
+def describe(data: Dataset, wl_range: str | None) -> dict[str, Any]:
+    """The data section of metrics.json: what was read, so the run can be reproduced."""
+    wl = data.train.wavelengths
+    return {
+        "train_file": data.train.source,
+        "n_train": data.train.n_samples,
+        "n_test": data.test.n_samples,
+        "n_points": int(wl.size),
+        "range": wl_range,
+        "wavelength_min": float(np.min(wl)),
+        "wavelength_max": float(np.max(wl)),
+        "split": data.split,
+    }
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,47 @@
+"""Plain-text tables of the models in a metrics.json, CNN and PLS side by side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_COLUMNS = {
+    "regression": ("rmse", "r2", "bias", "sep", "rpd"),
+    "classification": ("accuracy", "balanced_accuracy", "f1_macro"),
+}
+
+
+def model_rows(metrics: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, model metrics) for the CNN, PLS and each reference, in that order."""
+    rows = []
+    if "cnn" in metrics:
+        rows.append(("CNN (tuned)", metrics["cnn"]))
+    pls = metrics["pls"]
+    name = "PLS-DA" if metrics["task"] == "classification" else "PLS"
+    rows.append((f"{name} ({pls['n_components']} LV, {pls['preprocessing']})", pls))
+    rows.extend((label, model) for label, model in metrics.get("references", {}).items())
+    return rows
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    columns = _COLUMNS[metrics["task"]]
+    header = ["model", "cv/tune", *(f"test {c}" for c in columns)]
+    lines = []
+    for label, model in model_rows(metrics):
+        score = model.get("cv") or model.get("tune") or {}
+        first = "rmse" if metrics["task"] == "regression" else "balanced_accuracy"
+        test = model.get("test", {})
+        lines.append([label, _fmt(score.get(first)), *(_fmt(test.get(c)) for c in columns)])
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    render = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in [header, *lines]]
+    render.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(render)
+
+
+def print_metrics(metrics: dict[str, Any]) -> None:
+    print(format_metrics(metrics))
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
