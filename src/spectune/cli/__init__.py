@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from spectune import __version__
-from spectune.cli import _baseline, _data
+from spectune.cli import _baseline, _data, _fit, _predict
 from spectune.exceptions import SpectuneError
 
-_COMMANDS = (_data, _baseline)
+_COMMANDS = (_data, _baseline, _fit, _predict)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except (SpectuneError, FileNotFoundError, IsADirectoryError, PermissionError) as error:
+    except (SpectuneError, FileNotFoundError, FileExistsError, IsADirectoryError,
+            PermissionError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"spectune {args.command}: error: {message}", file=sys.stderr)
         return 2

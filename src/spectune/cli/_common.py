@@ -76,6 +76,7 @@ def load_dataset(args: argparse.Namespace) -> Dataset:
     wl_range = parse_range(args.wl_range) if args.wl_range else None
     if wl_range is not None:
         train = train.select_range(*wl_range)
+        test = test.select_range(*wl_range) if args.test is not None else None
     if args.test is not None:
         test = align_to_grid(test, train.wavelengths, resample=args.resample)
         return Dataset(train, test, {"method": "file", "test_file": str(args.test)})

@@ -1,1 +1,53 @@
-"""models stage of spectune."""
+"""Model specs and builders: ArchSpec (plain dataclasses) -> torch module; presets; baselines."""
+
+from __future__ import annotations
+
+from spectune.models._arch import (
+    ACTIVATIONS,
+    DEFAULT_MAX_PARAMS,
+    ArchSpec,
+    ArchSummary,
+    ConvBlock,
+    DenseBlock,
+    LayerInfo,
+    validate_arch,
+)
+from spectune.models._build import SpectralNet, build_model
+from spectune.models._presets import PASSOS_L2_BETA, mlp, passos_cnn, shen_cnn
+
+from spectune.models._arch_params import MLP, ArchPreset, PassosCNN, ShenCNN, resolve_arch
+from spectune.models._baselines import reference_models, run_baselines
+from spectune.models._pls_cv import (
+    DEFAULT_ROUTES,
+    PLSDAClassifierCV,
+    PLSRegressionCV,
+    pls_pipeline,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "DEFAULT_ROUTES",
+    "MLP",
+    "ArchPreset",
+    "PLSDAClassifierCV",
+    "PLSRegressionCV",
+    "PassosCNN",
+    "ShenCNN",
+    "pls_pipeline",
+    "reference_models",
+    "resolve_arch",
+    "run_baselines",
+    "DEFAULT_MAX_PARAMS",
+    "PASSOS_L2_BETA",
+    "ArchSpec",
+    "ArchSummary",
+    "ConvBlock",
+    "DenseBlock",
+    "LayerInfo",
+    "SpectralNet",
+    "build_model",
+    "mlp",
+    "passos_cnn",
+    "shen_cnn",
+    "validate_arch",
+]

@@ -1,0 +1,76 @@
+"""``spectune predict MODEL DATA --out preds.csv``: predictions from a saved model folder."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spectune.data import align_to_grid, read_table
+from spectune.exceptions import SpectuneError
+from spectune.training._files import load_model
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "predict", help="predict with a saved model folder",
+        description="One row per sample: the sample id if any, then pred_<target> per target "
+        "(regression) or the class and one probability column per class.",
+    )
+    parser.add_argument("model", type=Path, help="model folder (from fit or tune)")
+    parser.add_argument("data", type=Path, help="table of spectra on the training grid")
+    parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    parser.add_argument("--id-column", help="column of sample ids to copy to the output")
+    parser.add_argument("--resample", action="store_true",
+                        help="interpolate spectra onto the model's wavelength grid if they differ")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.out.exists() and not args.overwrite:
+        raise SpectuneError(f"--out {args.out}: file exists; choose another path or pass "
+                            "--overwrite.")
+    model = load_model(args.model)
+    spectra = read_table(args.data, id_column=args.id_column)
+    spectra = align_to_grid(_cut(spectra, model.wavelengths), model.wavelengths,
+                            resample=args.resample)
+    table = pd.DataFrame(index=range(spectra.n_samples))
+    if spectra.ids is not None:
+        table[args.id_column or "sample"] = spectra.ids
+    X = spectra.flat_X()
+    if model.task == "regression":
+        pred = model.predict(X)
+        for i, name in enumerate(model.target_names):
+            table[f"pred_{name}"] = pred[:, i]
+    else:
+        proba = model.predict_proba(X)
+        table["pred_class"] = model.classes[proba.argmax(axis=1)]
+        for i, label in enumerate(model.classes):
+            table[f"proba_{label}"] = proba[:, i]
+    _write_atomically(table, args.out)
+    print(f"wrote {len(table)} predictions to {args.out}")
+    return 0
+
+
+def _cut(spectra, wavelengths: np.ndarray):  # type: ignore[no-untyped-def]
+    """Keep the span the model was trained on (a --range cut), when the data cover more."""
+    low, high = float(np.min(wavelengths)), float(np.max(wavelengths))
+    inside = (spectra.wavelengths >= low) & (spectra.wavelengths <= high)
+    return spectra.select_range(low, high) if inside.sum() >= 2 and not inside.all() else spectra
+
+
+def _write_atomically(table: pd.DataFrame, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    os.close(handle)
+    try:
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,165 @@
+"""A trained spectral network: fitted preprocessing + torch model + the target mapping.
+
+``fit_network`` is the one place where spectra become a trained model: the preprocessing is
+fitted on the training (calibration) spectra only, the architecture is sized for the
+preprocessed input, the loop trains. Estimators, tuning trials and the final refit all call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.base import BaseEstimator
+from torch import nn
+
+from spectune.models import ArchSpec, build_model
+from spectune.models._arch_params import ArchPreset, resolve_arch
+from spectune.preprocess._spec import PreprocessingSpec
+from spectune.training._callback import Callback
+from spectune.training._config import TrainConfig
+from spectune.training._history import History
+from spectune.training._predict import predict
+from spectune.training._trainer import Augment, train
+
+__all__ = ["SpectralNetwork", "fit_network", "as_3d"]
+
+
+@dataclass
+class SpectralNetwork:
+    """Everything needed to predict from raw spectra, and nothing that needs pickle to save.
+
+    Attributes
+    ----------
+    preprocessing : PreprocessingSpec
+    transformer : fitted scikit-learn transformer of ``preprocessing``
+    arch : ArchSpec
+    model : torch.nn.Module (evaluation mode)
+    task : {"regression", "classification"}
+    in_shape : (channels, points) of the raw spectra
+    y_mean, y_std : target standardisation (regression), else None
+    classes : class labels in code order (classification), else None
+    history : the training history
+    best_epoch : best epoch of early stopping, if any
+    config : the TrainConfig used
+    """
+
+    preprocessing: PreprocessingSpec
+    transformer: BaseEstimator
+    arch: ArchSpec
+    model: nn.Module
+    task: str
+    in_shape: tuple[int, int]
+    y_mean: np.ndarray | None
+    y_std: np.ndarray | None
+    classes: np.ndarray | None
+    history: History
+    best_epoch: int | None
+    config: TrainConfig
+
+    def transform(self, X: npt.ArrayLike) -> np.ndarray:
+        """Preprocessed spectra as ``[n, channels, points]`` float32, the network's input."""
+        return as_3d(self.transformer.transform(_as_input(X, self.in_shape)))
+
+    def predict(self, X: npt.ArrayLike) -> np.ndarray:
+        """Regression: ``[n, n_targets]`` in original units. Classification: class labels."""
+        out = predict(
+            self.model, self.transform(X), task=self.task, y_mean=self.y_mean, y_std=self.y_std
+        )
+        return out if self.task == "regression" else self.classes[out.argmax(axis=1)]
+
+    def predict_proba(self, X: npt.ArrayLike) -> np.ndarray:
+        """Class probabilities ``[n, n_classes]`` (classification only)."""
+        if self.task != "classification":
+            raise ValueError("predict_proba is for classification networks only.")
+        return predict(self.model, self.transform(X), task=self.task, proba=True)
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def fit_network(
+    X: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    preprocessing: PreprocessingSpec,
+    arch: str | ArchPreset | ArchSpec | Mapping[str, Any],
+    config: TrainConfig,
+    task: str = "regression",
+    X_val: npt.ArrayLike | None = None,
+    y_val: npt.ArrayLike | None = None,
+    classes: Sequence[Any] | None = None,
+    callbacks: Sequence[Callback] = (),
+    augment: Augment | None = None,
+    init_state: Mapping[str, Any] | None = None,
+) -> SpectralNetwork:
+    """Fit preprocessing on ``X`` (calibration only), size and build the network, train it.
+
+    ``X_val``/``y_val`` drive early stopping, the plateau schedule and pruning reports; they are
+    transformed with the calibration-fitted preprocessing, never fitted on. ``init_state`` is a
+    state dict to start from (warm refit). Classification labels are encoded by ``classes``
+    (default: the sorted labels of ``y``).
+    """
+    X = np.asarray(X, dtype=np.float32)
+    in_shape = (1, X.shape[-1]) if X.ndim == 2 else (X.shape[1], X.shape[2])
+    X = _as_input(X, in_shape)
+    transformer = preprocessing.build().fit(X)
+    Xt = as_3d(transformer.transform(X))
+    Xv = None if X_val is None else as_3d(transformer.transform(_as_input(X_val, in_shape)))
+    if task == "classification":
+        classes = np.unique(np.asarray(y)) if classes is None else np.asarray(classes)
+        y, y_val = _encode(y, classes), None if y_val is None else _encode(y_val, classes)
+        n_outputs = len(classes)
+    else:
+        classes = None
+        n_outputs = 1 if np.ndim(y) == 1 else np.shape(y)[1]
+    spec = resolve_arch(arch, Xt.shape[1], Xt.shape[2], task=task, n_outputs=n_outputs)
+    model = build_model(spec, Xt.shape[1], Xt.shape[2], seed=config.seed)
+    if init_state is not None:
+        model.load_state_dict(dict(init_state))
+    result = train(
+        model, Xt, y, Xv, y_val, config=config, callbacks=callbacks, task=task, augment=augment
+    )
+    return SpectralNetwork(
+        preprocessing,
+        transformer,
+        spec,
+        result.model.cpu(),
+        task,
+        in_shape,
+        result.y_mean,
+        result.y_std,
+        classes,
+        result.history,
+        result.best_epoch,
+        config,
+    )
+
+
+def as_3d(X: npt.ArrayLike) -> np.ndarray:
+    """``[n, points]`` -> ``[n, 1, points]``; ``[n, channels, points]`` unchanged; float32."""
+    X = np.asarray(X, dtype=np.float32)
+    return X[:, None, :] if X.ndim == 2 else X
+
+
+def _as_input(X: npt.ArrayLike, in_shape: tuple[int, int]) -> np.ndarray:
+    """Spectra in the layout the preprocessing was fitted on (2-D for one channel)."""
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim == 3 and in_shape[0] == 1:
+        X = X[:, 0, :]
+    return X
+
+
+def _encode(y: npt.ArrayLike, classes: np.ndarray) -> np.ndarray:
+    codes = {label: code for code, label in enumerate(classes.tolist())}
+    labels = np.asarray(y).tolist()
+    unknown = sorted({str(label) for label in labels if label not in codes})
+    if unknown:
+        raise ValueError(
+            f"labels {unknown} are not among the classes seen in fit: {classes.tolist()}."
+        )
+    return np.array([codes[label] for label in labels], dtype=np.int64)
