@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,12 @@ from spectune.data import (
     read_table,
     split_indices,
 )
+from spectune.exceptions import DataError
 
 log = logging.getLogger("spectune")
 
 DEFAULT_TEST_SIZE = 0.2
+MIN_TEST = 2  # R2 and the other test scores need two samples
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +80,8 @@ def load_dataset(args: argparse.Namespace) -> Dataset:
         test = test.select_range(*wl_range) if args.test is not None else None
     if args.test is not None:
         test = align_to_grid(test, train.wavelengths, resample=args.resample)
-        return Dataset(train, test, {"method": "file", "test_file": str(args.test)})
+        split = {"method": "file", "test_file": str(args.test)}
+        return Dataset(train, _scorable(test, "add rows to the --test file"), split)
     parts = split_indices(train, method=args.split, test_size=args.test_size, tune_size=0,
                           random_state=args.seed)
     log.warning(
@@ -89,7 +91,18 @@ def load_dataset(args: argparse.Namespace) -> Dataset:
     )
     split = {"method": args.split, "test_size": args.test_size, "seed": args.seed,
              "test_index": parts.test.tolist()}
-    return Dataset(train[parts.cal], train[parts.test], split)
+    test = _scorable(train[parts.test], "raise --test-size or add samples")
+    return Dataset(train[parts.cal], test, split)
+
+
+def _scorable(test: Spectra, fix: str) -> Spectra:
+    """Refuse a test set too small to score, before any work, in the user's words."""
+    if test.n_samples < MIN_TEST:
+        raise DataError(
+            f"{test.source}: the test set holds {test.n_samples} sample(s); scoring needs at "
+            f"least {MIN_TEST}; {fix}."
+        )
+    return test
 
 
 def describe(data: Dataset, wl_range: str | None) -> dict[str, Any]:
@@ -105,17 +118,3 @@ def describe(data: Dataset, wl_range: str | None) -> dict[str, Any]:
         "wavelength_max": float(np.max(wl)),
         "split": data.split,
     }
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -10,7 +10,8 @@ import numpy as np
 import yaml
 
 from spectune._outdir import check_out_dir, staged_output
-from spectune.cli._common import add_data_arguments, describe, load_dataset, write_json
+from spectune._json import write_json
+from spectune.cli._common import add_data_arguments, describe, load_dataset
 from spectune.estimators import SpectralCNNClassifier, SpectralCNNRegressor
 from spectune.exceptions import SpectuneError
 from spectune.metrics import classification_metrics, regression_metrics

@@ -91,8 +91,8 @@ def split_indices(
     if units - n_test - n_tune < least:
         raise DataError(
             f"{spectra.source}: {units} {kind}s cannot give a test set of {test_size}, a tuning "
-            f"set of {tune_size} and at least {least} calibration {kind}(s); lower test_size or "
-            f"tune_size."
+            f"set of {tune_size} and at least {least} calibration {kind}(s); lower test_size "
+            f"(--test-size) or tune_size, or add {kind}s."
         )
     if chosen == "stratified":
         _check_stratifiable(spectra, n_test, n_tune, test_size, tune_size)

@@ -94,7 +94,9 @@ def check_not_empty(frame: pd.DataFrame, source: str) -> None:
     if frame.shape[1] == 0:
         raise DataError(f"{source}: the table is empty; expected a header and one row a sample.")
     if frame.shape[0] == 0:
-        raise DataError(f"{source}: the table has a header but no data rows; add one a sample.")
+        raise DataError(
+            f"{source}: the table has a header but no data rows; add one row a sample."
+        )
 
 
 def parse_wavelength(label: object) -> float | None:
@@ -138,9 +140,10 @@ def check_wavelengths(wavelengths: np.ndarray, source: str) -> None:
     if wavelengths.size < 2:
         return
     steps = np.sign(np.diff(wavelengths))
-    if (steps != steps[0]).any():
-        k = int(np.flatnonzero(steps != steps[0])[0]) + 1
-        order = "increasing" if steps[0] > 0 else "decreasing"
+    direction = np.sign(wavelengths[-1] - wavelengths[0])  # the axis' overall order, not step 1
+    if (steps != direction).any():
+        k = int(np.flatnonzero(steps != direction)[0]) + 1
+        order = "increasing" if direction > 0 else "decreasing"
         raise DataError(
             f"{source}: wavelengths are not in order: {wavelengths[k]:g} follows "
             f"{wavelengths[k - 1]:g} in an otherwise {order} axis (spectral column {k + 1}); "
@@ -195,7 +198,7 @@ def find_column(labels: Sequence[object], name: str, role: str, others: Sequence
     if not found:
         names = [str(label) for label in others]
         close = difflib.get_close_matches(str(name), names, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = f" Did you mean {close[0]!r}?" if close else " Check the name, or add that column."
         listed = ", ".join(map(repr, names)) or "none"
         raise DataError(
             f"{source}: {role} column {name!r} not found; the non-spectral columns are "
@@ -240,7 +243,7 @@ def target_values(
 
 
 def check_not_constant(values: np.ndarray, name: str, source: str) -> None:
-    if values.size and np.ptp(values) == 0:
+    if values.size > 1 and np.ptp(values) == 0:  # one row: the sample counts say what is wrong
         raise DataError(
             f"{source}: target {name!r} is {values[0]:g} in all {values.size} rows; a constant "
             f"cannot be learned: check the column, or choose another --target."

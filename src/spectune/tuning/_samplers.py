@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -38,10 +39,12 @@ def make_sampler(
     if name == "tpe":
         # multivariate + group model the joint and conditional parameters; constant_liar lets
         # several workers ask at once without proposing the same point.
-        return optuna.samplers.TPESampler(
-            n_startup_trials=n_startup_trials, multivariate=True, group=True,
-            constant_liar=True, seed=seed,
-        )
+        with warnings.catch_warnings():  # group= is marked experimental; we rely on it
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(
+                n_startup_trials=n_startup_trials, multivariate=True, group=True,
+                constant_liar=True, seed=seed,
+            )
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":

@@ -1,0 +1,312 @@
+"""``tune``: the whole flow of a tuning run, from spectra to a saved model and metrics.json.
+
+split -> search space -> (LR range test) -> Optuna study (sampler, pruner, storage) ->
+best trial -> refit on calibration+tuning -> test once -> PLS on the same splits -> files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from spectune._json import write_json
+from spectune.data import Spectra, cv_splitter, split_cal_tune, split_indices
+from spectune.exceptions import SpectuneError
+from spectune.metrics import classification_metrics, regression_metrics
+from spectune.models import run_baselines
+from spectune.training._files import load_model, save_model
+from spectune.training._lr_find import find_learning_rates
+from spectune.tuning._objectives import Objective, default_objective
+from spectune.tuning._progress import ProgressLine
+from spectune.tuning._refit import refit
+from spectune.tuning._samplers import default_startup_trials, make_pruner, make_sampler
+from spectune.tuning._space import load_space
+from spectune.tuning._study import (
+    data_checksum,
+    n_budget_trials,
+    open_study,
+    recover_interrupted,
+)
+from spectune.tuning._trial import Evaluation, TrialRunner
+
+__all__ = ["TuneResult", "TuneSettings", "tune"]
+
+log = logging.getLogger("spectune")
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """Every choice of a tuning run, saved with the study so that a run can be reproduced.
+
+    Budget: ``n_trials`` (finished trials, resumed ones included) and/or ``timeout`` seconds.
+    ``cv`` > 1 scores each trial by k-fold CV on calibration+tuning data instead of the hold-out
+    tuning set; ``seeds`` > 1 trains each evaluation from that many initial seeds.
+    """
+
+    space: str = "default"
+    objective: str | None = None
+    objective_weights: tuple[float, float] = (0.5, 0.5)
+    pareto: bool = False
+    cv: int = 0
+    seeds: int = 1
+    sampler: str = "tpe"
+    n_startup_trials: int | None = None
+    pruner: str = "hyperband"
+    min_resource: int = 10
+    reduction_factor: int = 3
+    n_trials: int | None = 30
+    timeout: float | None = None
+    storage: str | None = None
+    study_name: str = "spectune"
+    resume: bool = False
+    seed: int = 0
+    device: str = "cpu"
+    max_epochs: int = 200
+    patience: int = 30
+    plateau_patience: int = 10
+    lr_mode: str = "space"
+    refit: str = "scratch"
+    keep_top: int = 1
+    split: str = "auto"
+    test_size: float = 0.2
+    tune_size: float = 0.2
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.n_trials is None and self.timeout is None:
+            raise ValueError("give a budget: --trials N and/or --timeout SECONDS.")
+        if self.n_trials is not None and self.n_trials < 1:
+            raise ValueError(f"--trials must be >= 1, got {self.n_trials}.")
+        if self.cv == 1 or self.cv < 0:
+            raise ValueError(f"--cv must be 0 (hold-out tuning set) or >= 2 folds, got {self.cv}.")
+        if self.seeds < 1:
+            raise ValueError(f"--seeds must be >= 1, got {self.seeds}.")
+        if self.refit not in ("scratch", "warm"):
+            raise ValueError(f"--refit must be 'scratch' or 'warm', got {self.refit!r}.")
+        if self.lr_mode not in ("space", "range-test"):
+            raise ValueError(f"--lr-mode must be 'space' or 'range-test', got {self.lr_mode!r}.")
+        if self.refit == "warm" and self.cv:
+            raise ValueError("--refit warm needs the hold-out tuning set (--cv 0): k-fold "
+                             "trials keep no single set of weights.")
+
+
+@dataclass
+class TuneResult:
+    """What ``tune`` returns: the study, the refitted model and the metrics written to disk."""
+
+    study: optuna.Study
+    metrics: dict[str, Any]
+    out: Path
+    model_dir: Path
+    settings: TuneSettings = field(default_factory=TuneSettings)
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return dict(self.metrics["cnn"]["params"])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return load_model(self.model_dir).predict(X)
+
+
+def tune(train: Spectra, out: Path, settings: TuneSettings, *, test: Spectra | None = None,
+         wl_range: str | None = None) -> TuneResult:
+    """Tune a network on ``train`` (split into calibration/tuning), test once on ``test``.
+
+    Without ``test``, a test split is held out of ``train`` first (``settings.split``,
+    ``test_size``). Files go to ``out``: study.db (default storage), model/, trials/,
+    metrics.json, trials.csv.
+    """
+    started = time.perf_counter()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pool, evaluations, test, split = _split(train, test, settings)
+    space = load_space(settings.space, task=pool.task)
+    objective = Objective(settings.objective or default_objective(pool.task, pool.y),
+                          tuple(settings.objective_weights), settings.pareto)
+    if objective.task != pool.task:
+        raise SpectuneError(f"--objective {objective.name} is for {objective.task}; the target "
+                            f"is a {pool.task} target.")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    storage = optuna.storages.get_storage(settings.storage or f"sqlite:///{out / 'study.db'}")
+    n_startup = settings.n_startup_trials
+    if n_startup is None:
+        n_startup = default_startup_trials(space.n_dimensions, settings.n_trials)
+    sampler = make_sampler(settings.sampler, seed=settings.seed, n_startup_trials=n_startup,
+                           grid=space.grid() if settings.sampler == "grid" else None)
+    pruner = make_pruner("none" if objective.pareto else settings.pruner,
+                         max_epochs=settings.max_epochs, min_resource=settings.min_resource,
+                         reduction_factor=settings.reduction_factor)
+    study = open_study(
+        storage, settings.study_name, directions=objective.directions, sampler=sampler,
+        pruner=pruner, resume=settings.resume, checksum=data_checksum(pool, test),
+        settings=dataclasses.asdict(settings),
+    )
+    if settings.resume:
+        recovered = recover_interrupted(study, storage)
+        if recovered:
+            log.warning("--resume: %d interrupted trial(s) will be retried", recovered)
+    runner = TrialRunner(
+        space, pool, evaluations, objective,
+        seeds=[settings.seed + i for i in range(settings.seeds)],
+        train_defaults=_train_defaults(settings),
+        lr_range=_lr_range(pool, evaluations[0], settings) if settings.lr_mode == "range-test"
+        else None,
+        prune=settings.pruner != "none",
+    )
+    _optimize(study, runner, settings, out)
+    metrics = _finish(study, runner, pool, test, objective, settings, out)
+    metrics["data"] = {
+        "n_cal": int(len(evaluations[0].train)), "n_tune": int(len(evaluations[0].val)),
+        "n_pool": pool.n_samples, "n_test": test.n_samples, "n_points": pool.n_points,
+        "range": wl_range, "split": split, "train_file": train.source,
+    }
+    metrics["study"]["wall_s"] = round(time.perf_counter() - started, 1)
+    write_json(out / "metrics.json", metrics)
+    study.trials_dataframe().to_csv(out / "trials.csv", index=False)
+    return TuneResult(study, metrics, out, out / "model", settings)
+
+
+def _split(train: Spectra, test: Spectra | None, settings: TuneSettings
+           ) -> tuple[Spectra, list[Evaluation], Spectra, dict[str, Any]]:
+    """Pool (calibration+tuning), the evaluations over it, and the test set."""
+    common = dict(method=settings.split, random_state=settings.seed)
+    if test is None:
+        parts = split_indices(train, test_size=settings.test_size, tune_size=0, **common)
+        test, train = train[parts.test], train[parts.cal]
+        split = {"test": "held out", "test_size": settings.test_size, "seed": settings.seed,
+                 "method": settings.split}
+    else:
+        split = {"test": "file", "seed": settings.seed, "method": settings.split}
+    if settings.cv:
+        folds = cv_splitter(train, n_splits=settings.cv, random_state=settings.seed)
+        evaluations = [Evaluation(np.asarray(a), np.asarray(b))
+                       for a, b in folds.split(train.flat_X(), train.y, train.groups)]
+        split["cv"] = settings.cv
+        return train, evaluations, test, split
+    parts = split_cal_tune(train, tune_size=settings.tune_size, **common)
+    split["tune_size"] = settings.tune_size
+    return train, [Evaluation(parts.cal, parts.tune)], test, split
+
+
+def _train_defaults(settings: TuneSettings) -> dict[str, Any]:
+    return {
+        "max_epochs": settings.max_epochs, "early_stopping_patience": settings.patience,
+        "plateau_patience": settings.plateau_patience, "lr_min": 1e-6,
+        "device": settings.device, "seed": settings.seed,
+    }
+
+
+def _lr_range(pool: Spectra, evaluation: Evaluation, settings: TuneSettings
+              ) -> tuple[float, float]:
+    """LR_min and LR_max from the LR range test on the base architecture (Passos & Mishra)."""
+    train, val = pool[evaluation.train], pool[evaluation.val]
+    result = find_learning_rates(train, val, seed=settings.seed, device=settings.device)
+    log.warning("LR range test: lr_min %.3g, lr_max %.3g", result.lr_min, result.lr_max)
+    return result.lr_min, result.lr_max
+
+
+def _optimize(study: optuna.Study, runner: TrialRunner, settings: TuneSettings, out: Path
+              ) -> None:
+    """Run trials until the budget is spent; failures are recorded, Ctrl-C keeps what finished."""
+    remaining = None
+    if settings.n_trials is not None:
+        remaining = settings.n_trials - n_budget_trials(study)
+        if remaining <= 0:
+            return
+    progress = ProgressLine(settings.n_trials, settings.timeout) if settings.show_progress else None
+    keeper = KeepTopModels(runner, out / "trials", max(settings.keep_top,
+                                                        1 if settings.refit == "warm" else 0))
+    callbacks = [keeper] + ([progress] if progress else [])
+    try:
+        study.optimize(runner, n_trials=remaining, timeout=settings.timeout,
+                       catch=(Exception,), callbacks=callbacks, gc_after_trial=True)
+    finally:
+        if progress:
+            progress.close()
+
+
+class KeepTopModels:
+    """Study callback keeping the weights of the best ``k`` trials in ``folder/<number>``."""
+
+    def __init__(self, runner: TrialRunner, folder: Path, k: int) -> None:
+        self.runner, self.folder, self.k = runner, folder, k
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        network, self.runner.last_network = self.runner.last_network, None
+        if self.k == 0 or network is None or trial.state != TrialState.COMPLETE:
+            return
+        if len(study.directions) > 1:
+            return
+        ranked = _ranked(study)[: self.k]
+        if trial.number in {t.number for t in ranked}:
+            save_model(self.folder / str(trial.number), [network],
+                       wavelengths=self.runner.pool.wavelengths,
+                       target_names=list(self.runner.pool.target_names),
+                       info={"trial": trial.number, "value": trial.value})
+        keep = {str(t.number) for t in ranked}
+        for path in self.folder.glob("*") if self.folder.exists() else []:
+            if path.name not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _ranked(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    return sorted(complete, key=lambda t: t.value, reverse=reverse)
+
+
+def _finish(study: optuna.Study, runner: TrialRunner, pool: Spectra, test: Spectra,
+            objective: Objective, settings: TuneSettings, out: Path) -> dict[str, Any]:
+    """Refit the best trial, evaluate on the test set once, and run PLS on the same splits."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        reasons = {t.user_attrs.get("fail_reason", "pruned") for t in study.trials}
+        raise SpectuneError(f"every trial failed or was pruned ({len(study.trials)} trials); "
+                            f"reasons: {'; '.join(sorted(reasons))[:400]}")
+    best = study.best_trials[0] if objective.pareto else study.best_trial
+    if objective.pareto:  # the lowest error on the front
+        best = min(study.best_trials, key=lambda t: t.values[0]
+                   * (1 if objective.direction == "minimize" else -1))
+    plan = runner.plan(runner.space.resolve(best.params))
+    warm = None
+    if settings.refit == "warm":
+        warm = load_model(out / "trials" / str(best.number)).members[0].model.state_dict()
+    network = refit(plan, best, pool, mode=settings.refit, seed=settings.seed, warm_state=warm)
+    save_model(out / "model", [network], wavelengths=pool.wavelengths,
+               target_names=list(pool.target_names),
+               info={"best_trial": best.number, "params": best.params})
+    metrics = run_baselines(pool, test, random_state=settings.seed)
+    prediction = network.predict(test.flat_X())
+    test_metrics = (regression_metrics(test.y, prediction, target_names=list(pool.target_names))
+                    if pool.task == "regression"
+                    else classification_metrics(test.y, prediction, labels=pool.classes))
+    metric = "rmse" if pool.task == "regression" else "accuracy"
+    states = [t.state for t in study.trials]
+    metrics["cnn"] = {
+        "test": test_metrics,
+        "tune": {metric: best.user_attrs.get(f"tune_{metric}"), "objective": best.values[0]},
+        "cal": {metric: best.user_attrs.get(f"cal_{metric}")},
+        "params": best.params,
+        "preprocessing": plan.preprocess.to_dict(),
+        "arch": plan.arch.to_dict(),
+        "n_params": network.n_params,
+        "refit": settings.refit,
+        "refit_epochs": len(network.history),
+    }
+    metrics["study"] = {
+        "name": study.study_name, "n_trials": len(study.trials),
+        "n_complete": states.count(TrialState.COMPLETE),
+        "n_pruned": states.count(TrialState.PRUNED), "n_failed": states.count(TrialState.FAIL),
+        "best_trial": best.number, "sampler": settings.sampler, "pruner": settings.pruner,
+        "objective": objective.name, "space": settings.space,
+    }
+    return metrics

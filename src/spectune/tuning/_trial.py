@@ -1,0 +1,181 @@
+"""One Optuna trial: sample, build, train on each evaluation split, score; never halt the study.
+
+A trial trains the sampled configuration on every evaluation (the hold-out tuning set, or the
+k folds of the CV, times N seeds) and returns the mean objective. Whatever goes wrong inside one
+trial (an impossible architecture, a diverged loss, a CUDA out-of-memory, any exception) is
+recorded as the trial's ``fail_reason`` and re-raised for Optuna to mark the trial FAIL; the
+study catches it and goes on.
+
+Pruning with k folds or several seeds: only the first evaluation (fold 1, first seed) reports
+its per-epoch tuning metric to the pruner, so Hyperband compares trials on the same footing;
+a trial that survives runs its other evaluations unpruned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+import torch
+
+from spectune.data import Spectra
+from spectune.training import ReportCallback, TrainingPruned
+from spectune.training._network import SpectralNetwork, fit_network
+from spectune.tuning._materialise import TrialPlan, materialise
+from spectune.tuning._objectives import Objective
+from spectune.tuning._space import SearchSpace
+
+__all__ = ["Evaluation", "TrialRunner"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Indices into the pool of training spectra: fit on ``train``, score on ``val``."""
+
+    train: np.ndarray
+    val: np.ndarray
+
+
+class TrialRunner:
+    """The objective function handed to ``study.optimize``.
+
+    Parameters
+    ----------
+    space : SearchSpace
+    pool : Spectra
+        Calibration and tuning spectra together (never the test set).
+    evaluations : sequence of Evaluation
+        One hold-out split, or the folds of a CV.
+    objective : Objective
+    seeds : sequence of int
+        Each evaluation is trained once per seed (the multi-seed mean).
+    train_defaults : dict
+        TrainConfig fields the space does not set (device, epochs, patience, ...).
+    lr_range : (lr_min, lr_max) or None
+        Learning rates from the LR range test; they replace the space's ``lr`` and ``lr_min``.
+    prune : bool
+        Report per-epoch tuning metrics to Optuna's pruner.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        pool: Spectra,
+        evaluations: Sequence[Evaluation],
+        objective: Objective,
+        *,
+        seeds: Sequence[int] = (0,),
+        train_defaults: dict[str, Any] | None = None,
+        lr_range: tuple[float, float] | None = None,
+        prune: bool = True,
+    ) -> None:
+        self.space = space
+        self.pool = pool
+        self.evaluations = list(evaluations)
+        self.objective = objective
+        self.seeds = list(seeds)
+        self.train_defaults = dict(train_defaults or {})
+        self.lr_range = lr_range
+        self.prune = prune and not objective.pareto
+        self.last_network: SpectralNetwork | None = None
+
+    def plan(self, params: dict[str, Any]) -> TrialPlan:
+        """The preprocessing, architecture and training settings of ``params``."""
+        n_outputs = (len(self.pool.classes) if self.pool.task == "classification"
+                     else self.pool.y.shape[1])
+        plan = materialise(
+            params, task=self.pool.task, n_outputs=n_outputs, n_channels=self.pool.n_channels,
+            length=self.pool.n_points, train_defaults=self.train_defaults,
+        )
+        if self.lr_range is not None:
+            lr_min, lr_max = self.lr_range
+            plan = dataclasses.replace(
+                plan, train=dataclasses.replace(plan.train, lr=lr_max, lr_min=min(lr_min, lr_max))
+            )
+        return plan
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        start = time.perf_counter()
+        self.last_network = None
+        try:
+            plan = self.plan(self.space.sample(trial))
+            trial.set_user_attr("n_params", plan.summary.n_params)
+            trial.set_user_attr("preprocessing", plan.preprocess.name)
+            values, cal_errors, tune_errors, epochs = [], [], [], []
+            for run, (seed, evaluation) in enumerate(
+                (s, e) for s in self.seeds for e in self.evaluations
+            ):
+                network, scores = self.evaluate(trial, plan, evaluation, seed, report=run == 0)
+                if run == 0:
+                    self.last_network = network
+                values.append(scores["value"])
+                cal_errors.append(scores["cal"])
+                tune_errors.append(scores["tune"])
+                epochs.append(len(network.history))
+                if run == 0 and network.best_epoch is not None:
+                    trial.set_user_attr("best_epoch", int(network.best_epoch))
+            _record(trial, cal_errors, tune_errors, epochs, self.pool.task, start)
+            value = float(np.mean(values))
+            if not np.isfinite(value):
+                trial.set_user_attr("fail_reason", "objective is not finite")
+            return (value, float(plan.summary.n_params)) if self.objective.pareto else value
+        except TrainingPruned as pruned:
+            trial.set_user_attr("wall_s", round(time.perf_counter() - start, 3))
+            raise optuna.TrialPruned(str(pruned)) from None
+        except Exception as error:
+            trial.set_user_attr("fail_reason", f"{type(error).__name__}: {error}"[:500])
+            trial.set_user_attr("wall_s", round(time.perf_counter() - start, 3))
+            if isinstance(error, torch.cuda.OutOfMemoryError):
+                self.last_network = None
+                gc.collect()
+                torch.cuda.empty_cache()
+            raise
+
+    def evaluate(
+        self, trial: optuna.Trial, plan: TrialPlan, evaluation: Evaluation, seed: int, *,
+        report: bool,
+    ) -> tuple[SpectralNetwork, dict[str, float]]:
+        """Fit on ``evaluation.train``, score on ``evaluation.val``."""
+        train, val = self.pool[evaluation.train], self.pool[evaluation.val]
+        callbacks = []
+        if report and self.prune:
+            callbacks.append(ReportCallback(trial.report, trial.should_prune))
+        network = fit_network(
+            train.flat_X(), train.y, preprocessing=plan.preprocess, arch=plan.arch,
+            config=dataclasses.replace(plan.train, seed=seed), task=self.pool.task,
+            X_val=val.flat_X(), y_val=val.y, classes=_classes(self.pool), callbacks=callbacks,
+        )
+        pred_cal, pred_val = network.predict(train.flat_X()), network.predict(val.flat_X())
+        value = self.objective.score(train.y, pred_cal, val.y, pred_val)
+        if self.pool.task == "regression":
+            cal, tune = (self.objective_rmse(train.y, pred_cal),
+                         self.objective_rmse(val.y, pred_val))
+        else:
+            cal, tune = float(np.mean(pred_cal == train.y)), float(np.mean(pred_val == val.y))
+        return network, {"value": value, "cal": cal, "tune": tune}
+
+    @staticmethod
+    def objective_rmse(y: np.ndarray, pred: np.ndarray) -> float:
+        return Objective("rmse").score(y, pred, y, pred)
+
+
+def _classes(pool: Spectra) -> np.ndarray | None:
+    return pool.classes if pool.task == "classification" else None
+
+
+def _record(
+    trial: optuna.Trial, cal: list[float], tune: list[float], epochs: list[int], task: str,
+    start: float,
+) -> None:
+    """Trial attributes that the dashboard and the report read."""
+    metric = "rmse" if task == "regression" else "accuracy"
+    trial.set_user_attr(f"cal_{metric}", float(np.mean(cal)))
+    trial.set_user_attr(f"tune_{metric}", float(np.mean(tune)))
+    trial.set_user_attr("epochs", int(round(np.mean(epochs))))
+    trial.set_user_attr("wall_s", round(time.perf_counter() - start, 3))
