@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from spectune.data import Spectra
 
 __version__ = "0.1.0"
 
-__all__ = ["Spectra", "__version__"]
+__all__ = ["Spectra", "__version__", "tune"]
+
+
+def __getattr__(name: str) -> Any:
+    # ``spectune.tune`` loads torch and Optuna; import them only when it is used.
+    if name == "tune":
+        from spectune._api import tune
+
+        return tune
+    raise AttributeError(f"module 'spectune' has no attribute {name!r}")

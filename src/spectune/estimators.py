@@ -8,6 +8,7 @@ parameters are set the scikit-learn way: ``est.set_params(arch__kernel_size=11)`
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,12 @@ from spectune.training import TrainConfig
 from spectune.training._files import save_model
 from spectune.training._network import fit_network
 
-__all__ = ["SpectralCNNClassifier", "SpectralCNNRegressor"]
+__all__ = [
+    "AutoSpectralClassifier",
+    "AutoSpectralRegressor",
+    "SpectralCNNClassifier",
+    "SpectralCNNRegressor",
+]
 
 
 class _SpectralCNN(BaseEstimator):
@@ -242,3 +248,90 @@ def _can_stratify(y: np.ndarray) -> bool:
     _, counts = np.unique(y, return_counts=True)
     return counts.min() >= 2
 
+
+
+class _AutoSpectral(BaseEstimator):
+    """Shared fit of the Auto estimators: a whole ``spectune.tune`` run inside ``fit``.
+
+    Parameters
+    ----------
+    space : str, default="default"
+        Search space: "default", "passos", "shen" or a YAML file.
+    n_trials, timeout : budget of the study.
+    sampler, pruner, objective, cv : see ``spectune.tuning.TuneSettings``.
+    max_epochs : int
+    out : str or None
+        Folder for the study and model; None: a temporary folder removed after fit.
+    random_state : int
+    """
+
+    _task = "regression"
+
+    def __init__(
+        self, space: str = "default", *, n_trials: int = 20, timeout: float | None = None,
+        sampler: str = "tpe", pruner: str = "hyperband", objective: str | None = None,
+        cv: int = 0, max_epochs: int = 200, out: str | None = None, random_state: int = 0,
+    ) -> None:
+        self.space = space
+        self.n_trials = n_trials
+        self.timeout = timeout
+        self.sampler = sampler
+        self.pruner = pruner
+        self.objective = objective
+        self.cv = cv
+        self.max_epochs = max_epochs
+        self.out = out
+        self.random_state = random_state
+
+    def fit(self, X: npt.ArrayLike | Spectra, y: npt.ArrayLike | None = None) -> _AutoSpectral:
+        """Tune on ``X`` (calibration/tuning split inside), refit the best on all of ``X``."""
+        from spectune.training._files import load_model
+        from spectune.tuning._run import TuneSettings, tune
+
+        spectra = X if isinstance(X, Spectra) else Spectra(
+            np.asarray(X, dtype=np.float32), np.arange(np.shape(X)[-1]), y=np.asarray(y),
+            task=self._task,
+        )
+        settings = TuneSettings(
+            space=self.space, n_trials=self.n_trials, timeout=self.timeout,
+            sampler=self.sampler, pruner=self.pruner, objective=self.objective, cv=self.cv,
+            max_epochs=self.max_epochs, seed=self.random_state, test_size=0,
+            show_progress=False,
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(self.out) if self.out is not None else Path(tmp) / "run"
+            result = tune(spectra, out, settings)
+            self.model_ = load_model(result.model_dir)
+        self.study_ = result.study
+        self.best_params_ = result.best_params
+        self.metrics_ = result.metrics
+        self.n_features_in_ = spectra.n_channels * spectra.n_points
+        return self
+
+    def predict(self, X: npt.ArrayLike | Spectra) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        X = X.flat_X() if isinstance(X, Spectra) else np.asarray(X, dtype=np.float32)
+        pred = self.model_.predict(X)
+        return pred[:, 0] if self._task == "regression" and pred.shape[1] == 1 else pred
+
+
+class AutoSpectralRegressor(RegressorMixin, _AutoSpectral):
+    """Tunes a spectral network with Optuna inside ``fit`` (``spectune tune`` as an estimator)."""
+
+    _task = "regression"
+
+
+class AutoSpectralClassifier(ClassifierMixin, _AutoSpectral):
+    """Tunes a spectral classifier with Optuna inside ``fit``."""
+
+    _task = "classification"
+
+    def predict_proba(self, X: npt.ArrayLike | Spectra) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        X = X.flat_X() if isinstance(X, Spectra) else np.asarray(X, dtype=np.float32)
+        return self.model_.predict_proba(X)
+
+    @property
+    def classes_(self) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        return self.model_.classes

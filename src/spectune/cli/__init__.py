@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from spectune import __version__
-from spectune.cli import _baseline, _data, _fit, _predict
+from spectune.cli import _baseline, _compare, _data, _fit, _predict, _tune
 from spectune.exceptions import SpectuneError
 
-_COMMANDS = (_data, _baseline, _fit, _predict)
+_COMMANDS = (_data, _baseline, _fit, _predict, _tune, _compare)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,7 +38,7 @@ from spectune.tuning._study import (
 )
 from spectune.tuning._trial import Evaluation, TrialRunner
 
-__all__ = ["TuneResult", "TuneSettings", "tune"]
+__all__ = ["Search", "TuneResult", "TuneSettings", "search", "tune"]
 
 log = logging.getLogger("spectune")
 
@@ -117,15 +117,46 @@ class TuneResult:
         return load_model(self.model_dir).predict(X)
 
 
+@dataclass
+class Search:
+    """A finished (or stopped) study with what it searched over: the input of the refit."""
+
+    study: optuna.Study
+    runner: TrialRunner
+    pool: Spectra
+    test: Spectra | None
+    evaluations: list[Evaluation]
+    objective: Objective
+    split: dict[str, Any]
+
+
 def tune(train: Spectra, out: Path, settings: TuneSettings, *, test: Spectra | None = None,
-         wl_range: str | None = None) -> TuneResult:
+         data_info: dict[str, Any] | None = None) -> TuneResult:
     """Tune a network on ``train`` (split into calibration/tuning), test once on ``test``.
 
     Without ``test``, a test split is held out of ``train`` first (``settings.split``,
-    ``test_size``). Files go to ``out``: study.db (default storage), model/, trials/,
-    metrics.json, trials.csv.
+    ``test_size``; ``test_size=0``: no test). Files go to ``out``: study.db (default storage),
+    model/, trials/, metrics.json, trials.csv.
     """
     started = time.perf_counter()
+    found = search(train, Path(out), settings, test=test)
+    metrics = _finish(found, settings, Path(out))
+    first = found.evaluations[0]
+    metrics["data"] = {
+        "n_cal": int(len(first.train)), "n_tune": int(len(first.val)),
+        "n_pool": found.pool.n_samples, "n_test": 0 if found.test is None else found.test.n_samples,
+        "n_points": found.pool.n_points, "split": found.split, "train_file": train.source,
+        **(data_info or {}),
+    }
+    metrics["study"]["wall_s"] = round(time.perf_counter() - started, 1)
+    write_json(Path(out) / "metrics.json", metrics)
+    found.study.trials_dataframe().to_csv(Path(out) / "trials.csv", index=False)
+    return TuneResult(found.study, metrics, Path(out), Path(out) / "model", settings)
+
+
+def search(train: Spectra, out: Path, settings: TuneSettings, *, test: Spectra | None = None
+           ) -> Search:
+    """Split, open the study on its storage and run trials until the budget is spent."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pool, evaluations, test, split = _split(train, test, settings)
     space = load_space(settings.space, task=pool.task)
@@ -134,7 +165,6 @@ def tune(train: Spectra, out: Path, settings: TuneSettings, *, test: Spectra | N
     if objective.task != pool.task:
         raise SpectuneError(f"--objective {objective.name} is for {objective.task}; the target "
                             f"is a {pool.task} target.")
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     storage = optuna.storages.get_storage(settings.storage or f"sqlite:///{out / 'study.db'}")
     n_startup = settings.n_startup_trials
@@ -147,7 +177,8 @@ def tune(train: Spectra, out: Path, settings: TuneSettings, *, test: Spectra | N
                          reduction_factor=settings.reduction_factor)
     study = open_study(
         storage, settings.study_name, directions=objective.directions, sampler=sampler,
-        pruner=pruner, resume=settings.resume, checksum=data_checksum(pool, test),
+        pruner=pruner, resume=settings.resume,
+        checksum=data_checksum(pool, *([] if test is None else [test])),
         settings=dataclasses.asdict(settings),
     )
     if settings.resume:
@@ -163,23 +194,16 @@ def tune(train: Spectra, out: Path, settings: TuneSettings, *, test: Spectra | N
         prune=settings.pruner != "none",
     )
     _optimize(study, runner, settings, out)
-    metrics = _finish(study, runner, pool, test, objective, settings, out)
-    metrics["data"] = {
-        "n_cal": int(len(evaluations[0].train)), "n_tune": int(len(evaluations[0].val)),
-        "n_pool": pool.n_samples, "n_test": test.n_samples, "n_points": pool.n_points,
-        "range": wl_range, "split": split, "train_file": train.source,
-    }
-    metrics["study"]["wall_s"] = round(time.perf_counter() - started, 1)
-    write_json(out / "metrics.json", metrics)
-    study.trials_dataframe().to_csv(out / "trials.csv", index=False)
-    return TuneResult(study, metrics, out, out / "model", settings)
+    return Search(study, runner, pool, test, evaluations, objective, split)
 
 
 def _split(train: Spectra, test: Spectra | None, settings: TuneSettings
-           ) -> tuple[Spectra, list[Evaluation], Spectra, dict[str, Any]]:
-    """Pool (calibration+tuning), the evaluations over it, and the test set."""
+           ) -> tuple[Spectra, list[Evaluation], Spectra | None, dict[str, Any]]:
+    """Pool (calibration+tuning), the evaluations over it, and the test set (None: no test)."""
     common = dict(method=settings.split, random_state=settings.seed)
-    if test is None:
+    if test is None and settings.test_size == 0:
+        split = {"test": "none", "seed": settings.seed, "method": settings.split}
+    elif test is None:
         parts = split_indices(train, test_size=settings.test_size, tune_size=0, **common)
         test, train = train[parts.test], train[parts.cal]
         split = {"test": "held out", "test_size": settings.test_size, "seed": settings.seed,
@@ -229,6 +253,10 @@ def _optimize(study: optuna.Study, runner: TrialRunner, settings: TuneSettings, 
     try:
         study.optimize(runner, n_trials=remaining, timeout=settings.timeout,
                        catch=(Exception,), callbacks=callbacks, gc_after_trial=True)
+    except KeyboardInterrupt:
+        log.warning("\nstopped by Ctrl-C: %d finished trials kept in the study; refitting the "
+                    "best (Ctrl-C again to quit; --resume continues the study)",
+                    n_budget_trials(study))
     finally:
         if progress:
             progress.close()
@@ -264,9 +292,10 @@ def _ranked(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return sorted(complete, key=lambda t: t.value, reverse=reverse)
 
 
-def _finish(study: optuna.Study, runner: TrialRunner, pool: Spectra, test: Spectra,
-            objective: Objective, settings: TuneSettings, out: Path) -> dict[str, Any]:
+def _finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
     """Refit the best trial, evaluate on the test set once, and run PLS on the same splits."""
+    study, runner, pool, test = found.study, found.runner, found.pool, found.test
+    objective = found.objective
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         reasons = {t.user_attrs.get("fail_reason", "pruned") for t in study.trials}
@@ -285,14 +314,9 @@ def _finish(study: optuna.Study, runner: TrialRunner, pool: Spectra, test: Spect
                target_names=list(pool.target_names),
                info={"best_trial": best.number, "params": best.params})
     metrics = run_baselines(pool, test, random_state=settings.seed)
-    prediction = network.predict(test.flat_X())
-    test_metrics = (regression_metrics(test.y, prediction, target_names=list(pool.target_names))
-                    if pool.task == "regression"
-                    else classification_metrics(test.y, prediction, labels=pool.classes))
     metric = "rmse" if pool.task == "regression" else "accuracy"
     states = [t.state for t in study.trials]
     metrics["cnn"] = {
-        "test": test_metrics,
         "tune": {metric: best.user_attrs.get(f"tune_{metric}"), "objective": best.values[0]},
         "cal": {metric: best.user_attrs.get(f"cal_{metric}")},
         "params": best.params,
@@ -302,6 +326,13 @@ def _finish(study: optuna.Study, runner: TrialRunner, pool: Spectra, test: Spect
         "refit": settings.refit,
         "refit_epochs": len(network.history),
     }
+    if test is not None:  # the one and only look at the test set
+        prediction = network.predict(test.flat_X())
+        metrics["cnn"]["test"] = (
+            regression_metrics(test.y, prediction, target_names=list(pool.target_names))
+            if pool.task == "regression"
+            else classification_metrics(test.y, prediction, labels=pool.classes)
+        )
     metrics["study"] = {
         "name": study.study_name, "n_trials": len(study.trials),
         "n_complete": states.count(TrialState.COMPLETE),

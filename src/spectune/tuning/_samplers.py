@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -54,6 +55,11 @@ def make_sampler(
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials)
     if name == "cmaes":
+        # Optuna imports the "cmaes" package lazily: without it every trial after the start-up
+        # would fail with ModuleNotFoundError, so say so before the study starts.
+        if importlib.util.find_spec("cmaes") is None:
+            raise ValueError("--sampler cmaes needs the 'cmaes' package: pip install cmaes, "
+                             "or choose another sampler.")
         return optuna.samplers.CmaEsSampler(
             seed=seed, n_startup_trials=n_startup_trials,
             independent_sampler=optuna.samplers.RandomSampler(seed=seed),

@@ -103,5 +103,6 @@ def n_budget_trials(study: optuna.Study) -> int:
 
 
 def _label(storage: optuna.storages.BaseStorage) -> str:
-    url = getattr(storage, "url", None)
+    # optuna.storages.get_storage wraps an RDBStorage (which has the URL) in a _CachedStorage
+    url = getattr(getattr(storage, "_backend", storage), "url", None)
     return str(url) if url else type(storage).__name__

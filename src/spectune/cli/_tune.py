@@ -1,0 +1,106 @@
+"""``spectune tune``: the automatic search, refit, single test evaluation and PLS side by side."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+
+from spectune._outdir import check_out_dir
+from spectune.cli._common import add_data_arguments, load_dataset
+from spectune.cli._table import print_metrics
+from spectune.exceptions import SpectuneError
+from spectune.tuning._objectives import OBJECTIVES
+from spectune.tuning._run import TuneSettings, tune
+from spectune.tuning._samplers import PRUNERS, SAMPLERS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "tune", help="tune a CNN/MLP with Optuna, refit the best, compare with PLS",
+        description="Search preprocessing, architecture and training settings with Optuna on a "
+        "calibration/tuning split of TRAIN, refit the best on calibration+tuning, evaluate once "
+        "on the test data, run PLS on the same splits, and write OUT/metrics.json, OUT/model/, "
+        "OUT/study.db (watch it live: optuna-dashboard sqlite:///OUT/study.db).",
+    )
+    add_data_arguments(parser)
+    add_tuning_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
+    d = TuneSettings()
+    g = parser.add_argument_group("search")
+    g.add_argument("--space", default=d.space,
+                   help="default, passos, shen, or a YAML file (default: default)")
+    g.add_argument("--objective", choices=(*OBJECTIVES, "cv"),
+                   help="rmse (regression default), overfit (0.5*RMSE_tune + 0.5*|MSE_tune - "
+                   "MSE_cal|), accuracy, balanced_accuracy (default for imbalanced classes), "
+                   "f1_macro; cv = rmse by --cv-folds k-fold CV")
+    g.add_argument("--objective-weights", type=float, nargs=2, default=d.objective_weights,
+                   metavar=("W_TUNE", "W_GAP"), help="weights of the overfit objective")
+    g.add_argument("--cv-folds", type=int, default=d.cv,
+                   help="score trials by k-fold CV on calibration+tuning (0: hold-out tuning set)")
+    g.add_argument("--seeds", type=int, default=d.seeds,
+                   help="train each trial from N seeds and score the mean")
+    g.add_argument("--pareto", action="store_true",
+                   help="minimise the error and the parameter count together (a Pareto front)")
+    g.add_argument("--sampler", choices=SAMPLERS, default=d.sampler)
+    g.add_argument("--startup-trials", type=int, dest="n_startup_trials",
+                   help="random trials before TPE/GP model (default ~10 per hyperparameter, "
+                   "at most a third of --trials)")
+    g.add_argument("--pruner", choices=PRUNERS, default=d.pruner)
+    g.add_argument("--min-resource", type=int, default=d.min_resource,
+                   help="Hyperband's smallest number of epochs")
+    g.add_argument("--reduction-factor", type=int, default=d.reduction_factor)
+    g.add_argument("--trials", type=int, default=d.n_trials, help="budget in finished trials")
+    g.add_argument("--timeout", type=float, help="budget in seconds")
+    g.add_argument("--lr-mode", choices=("space", "range-test"), default=d.lr_mode,
+                   help="tune the LR, or set it before the study by the LR range test")
+    t = parser.add_argument_group("training and refit")
+    t.add_argument("--epochs", type=int, default=d.max_epochs, dest="max_epochs")
+    t.add_argument("--patience", type=int, default=d.patience)
+    t.add_argument("--device", default=d.device, help="cpu, cuda or auto")
+    t.add_argument("--refit", choices=("scratch", "warm"), default=d.refit)
+    t.add_argument("--keep-top", type=int, default=d.keep_top,
+                   help="keep the weights of the best K trials in OUT/trials/")
+    t.add_argument("--tune-size", type=float, default=d.tune_size,
+                   help="share of the training data held out as tuning set")
+    s = parser.add_argument_group("storage")
+    s.add_argument("--storage", help="Optuna storage URL (default: sqlite:///OUT/study.db)")
+    s.add_argument("--study", dest="study_name", default=d.study_name)
+    s.add_argument("--resume", action="store_true", help="continue the study in OUT/--storage")
+    s.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def settings_from(args: argparse.Namespace) -> TuneSettings:
+    objective, cv = args.objective, args.cv_folds
+    if objective == "cv":
+        objective, cv = "rmse", cv or 5
+    return TuneSettings(
+        space=args.space, objective=objective, objective_weights=tuple(args.objective_weights),
+        pareto=args.pareto, cv=cv, seeds=args.seeds, sampler=args.sampler,
+        n_startup_trials=args.n_startup_trials, pruner=args.pruner,
+        min_resource=args.min_resource, reduction_factor=args.reduction_factor,
+        n_trials=args.trials, timeout=args.timeout, storage=args.storage,
+        study_name=args.study_name, resume=args.resume, seed=args.seed, device=args.device,
+        max_epochs=args.max_epochs, patience=args.patience, lr_mode=args.lr_mode,
+        refit=args.refit, keep_top=args.keep_top, split=args.split, test_size=args.test_size,
+        tune_size=args.tune_size, show_progress=not args.quiet,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from(args)
+    except ValueError as error:
+        raise SpectuneError(str(error)) from None
+    if not args.resume:
+        check_out_dir(args.out, overwrite=args.overwrite)
+    data = load_dataset(args)
+    if args.overwrite and not args.resume and args.out.exists():
+        shutil.rmtree(args.out)
+    result = tune(data.train, args.out, settings, test=data.test,
+                  data_info={"range": args.wl_range, "test_split": data.split})
+    print_metrics(result.metrics)
+    print(f"wrote {args.out / 'metrics.json'}, model in {result.model_dir}")
+    return 0
