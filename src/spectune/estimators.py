@@ -139,7 +139,8 @@ class _SpectralCNN(BaseEstimator):
         self, X: npt.ArrayLike | Spectra, y: npt.ArrayLike | None, *, reset: bool
     ) -> tuple[np.ndarray, np.ndarray | None]:
         if isinstance(X, Spectra):
-            y = X.y if y is None else y
+            if y is None and X.y is not None:  # Spectra keep one target as [n, 1]; as (n,) here
+                y = X.y[:, 0] if X.task == "regression" and X.y.shape[1] == 1 else X.y
             X = X.flat_X()
         if reset:
             X, y = validate_data(self, X, y, reset=True, allow_nd=True, dtype=np.float32,

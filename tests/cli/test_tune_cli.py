@@ -121,19 +121,23 @@ def test_bad_settings_are_one_line_errors(files: SimpleNamespace, tmp_path: Path
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="make_pruner's ValueError is raised inside tune(), "
-                   "which cli/_tune.py does not turn into a one-line error: a traceback")
+def test_objective_cv_scores_trials_by_k_fold_rmse(files: SimpleNamespace,
+                                                   tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert _tune(files, out, "--objective", "cv", "--cv-folds", "3", "--trials", "1") == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["study"]["objective"] == "rmse" and metrics["data"]["split"]["cv"] == 3
+
+
 def test_hyperband_with_too_few_epochs_is_a_one_line_error(
     files: SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     code = main(["tune", str(files.table), "--target", "y", "--space", str(files.space),
                  "--out", str(tmp_path / "run"), "--epochs", "4", "--trials", "2"])
     assert code == 2
-    assert "--min-resource must lie in [1, max_epochs=4); got 10" in capsys.readouterr().err
+    assert "--min-resource must lie in [1, --epochs=4) for hyperband; got 10" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=True, reason="tune() reseeds the sampler with the same seed on "
-                   "--resume, so the resumed trials repeat the first trials' parameters")
 def test_resumed_study_does_not_repeat_earlier_draws(files: SimpleNamespace,
                                                      tmp_path: Path) -> None:
     out = tmp_path / "run"

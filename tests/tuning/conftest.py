@@ -1,4 +1,4 @@
-"""Fixtures of the tuning tests: tiny spectra and spaces, quick settings and a quick PLS baseline."""
+"""Fixtures of the tuning tests: tiny spectra and spaces, quick settings, a quick PLS baseline."""
 
 from __future__ import annotations
 

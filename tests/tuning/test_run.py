@@ -21,8 +21,7 @@ from spectune.preprocess._spec import PreprocessingSpec
 from spectune.training import TrainConfig
 from spectune.training._files import load_model
 from spectune.training._network import fit_network
-from spectune.tuning import SearchSpace, materialise
-from spectune.tuning import _refit
+from spectune.tuning import SearchSpace, _refit, materialise
 from spectune.tuning._run import TuneSettings, tune
 
 Quick = Callable[..., TuneSettings]
@@ -212,3 +211,15 @@ def test_keep_top_and_warm_refit_from_the_best_trials_weights(
     assert seen["init_state"].keys() == kept.keys()
     assert all(torch.equal(seen["init_state"][k], kept[k]) for k in kept)
     assert seen["config"].lr == pytest.approx(best.params["lr"] / 10)
+
+
+def test_pareto_with_warm_refit_is_refused_or_works(
+    tiny: Spectra, tmp_path: Path, quick: Quick
+) -> None:
+    try:
+        settings = quick(pareto=True, refit="warm")
+    except ValueError as error:  # refused before any work is also a fix
+        assert "--refit warm" in str(error)
+        return
+    _, metrics = _run(tiny, tmp_path / "run", settings)
+    assert metrics["cnn"]["refit"] == "warm"

@@ -68,7 +68,7 @@ def test_resume_refusals(tmp_path: Path) -> None:
     with pytest.raises(SpectuneError, match=r"was run on other data \(checksum abc\.\.\., this "
                                             r"data 0123456789ab\.\.\.\)"):
         _open(storage, resume=True, checksum="0123456789abcdef")
-    with pytest.raises(SpectuneError, match="optimises other objectives"):
+    with pytest.raises(SpectuneError, match=r"other settings \(objective directions\)"):
         _open(storage, resume=True, directions=("minimize", "minimize"))
     resumed = _open(storage, resume=True)
     assert [t.state for t in resumed.trials] == [TrialState.COMPLETE] * 2
@@ -106,3 +106,20 @@ def test_recover_interrupted_fails_running_trials_and_retries_their_params(
     assert retried.value == pytest.approx(x ** 2)
     assert n_budget_trials(resumed) == 4
     assert recover_interrupted(resumed, storage) == 0
+
+
+def test_resume_refuses_incomparable_settings(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+
+    def open_with(settings: dict, resume: bool) -> optuna.Study:
+        return open_study(storage, "spectune", directions=("minimize",),
+                          sampler=optuna.samplers.RandomSampler(seed=0),
+                          pruner=optuna.pruners.NopPruner(), resume=resume, checksum="abc",
+                          settings=settings)
+
+    open_with({"objective": "rmse", "objective_weights": (0.5, 0.5), "n_trials": 3}, False)
+    with pytest.raises(SpectuneError, match=r"other settings \(objective\)"):
+        open_with({"objective": "overfit", "objective_weights": (0.5, 0.5)}, True)
+    # a larger budget is a legitimate change; tuples compare equal to their JSON lists
+    assert open_with({"objective": "rmse", "objective_weights": (0.5, 0.5), "n_trials": 9},
+                     True).study_name == "spectune"

@@ -175,9 +175,8 @@ def _member(
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise ModelFileError(
-            f"{folder}: member {i} cannot be rebuilt: {error}".splitlines()[0]
-        ) from None
+        reason = " ".join(str(error).split())  # torch's state-dict errors span several lines
+        raise ModelFileError(f"{folder}: member {i} cannot be rebuilt: {reason}") from None
     model.eval()
     optional = {
         k: None if d.get(k) is None else np.asarray(d[k]) for k in ("y_mean", "y_std", "classes")

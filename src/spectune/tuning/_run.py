@@ -94,6 +94,12 @@ class TuneSettings:
             raise ValueError(f"--refit must be 'scratch' or 'warm', got {self.refit!r}.")
         if self.lr_mode not in ("space", "range-test"):
             raise ValueError(f"--lr-mode must be 'space' or 'range-test', got {self.lr_mode!r}.")
+        if self.pruner == "hyperband" and not 1 <= self.min_resource < self.max_epochs:
+            raise ValueError(f"--min-resource must lie in [1, --epochs={self.max_epochs}) for "
+                             f"hyperband; got {self.min_resource}.")
+        if self.refit == "warm" and self.pareto:
+            raise ValueError("--refit warm does not go with --pareto: a Pareto study keeps no "
+                             "single best trial's weights; use --refit scratch.")
         if self.refit == "warm" and self.cv:
             raise ValueError("--refit warm needs the hold-out tuning set (--cv 0): k-fold "
                              "trials keep no single set of weights.")
@@ -170,7 +176,9 @@ def search(train: Spectra, out: Path, settings: TuneSettings, *, test: Spectra |
     n_startup = settings.n_startup_trials
     if n_startup is None:
         n_startup = default_startup_trials(space.n_dimensions, settings.n_trials)
-    sampler = make_sampler(settings.sampler, seed=settings.seed, n_startup_trials=n_startup,
+    # A resumed sampler must not replay the seed's first draws: offset it by the trials done.
+    done = _n_existing_trials(storage, settings.study_name) if settings.resume else 0
+    sampler = make_sampler(settings.sampler, seed=settings.seed + done, n_startup_trials=n_startup,
                            grid=space.grid() if settings.sampler == "grid" else None)
     pruner = make_pruner("none" if objective.pareto else settings.pruner,
                          max_epochs=settings.max_epochs, min_resource=settings.min_resource,
@@ -195,6 +203,11 @@ def search(train: Spectra, out: Path, settings: TuneSettings, *, test: Spectra |
     )
     _optimize(study, runner, settings, out)
     return Search(study, runner, pool, test, evaluations, objective, split)
+
+
+def _n_existing_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
+    summaries = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
+    return summaries[name].n_trials if name in summaries else 0
 
 
 def _split(train: Spectra, test: Spectra | None, settings: TuneSettings

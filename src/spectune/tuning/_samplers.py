@@ -66,7 +66,9 @@ def make_sampler(
             warn_independent_sampling=False,
         )
     if name == "qmc":
-        return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
+        with warnings.catch_warnings():  # experimental since Optuna 3.0, stable in use
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
     raise ValueError(f"--sampler {name!r} is not known; choose one of {', '.join(SAMPLERS)}.")
 
 

@@ -70,10 +70,25 @@ def open_study(
             f"{str(study.user_attrs.get('data_sha256'))[:12]}..., this data {checksum[:12]}...); "
             "use the same files, --range and split, or start a new study."
         )
-    if [d.name.lower() for d in study.directions] != [d.lower() for d in directions]:
-        raise SpectuneError(f"--resume: study {name!r} optimises other objectives; "
-                            "use the same --objective and --pareto.")
+    stored = study.user_attrs.get("settings", {})
+    changed = [k for k in _SAME_ON_RESUME if k in stored and stored[k] != _plain(settings.get(k))]
+    if changed or [d.name.lower() for d in study.directions] != [d.lower() for d in directions]:
+        what = ", ".join(changed) or "objective directions"
+        raise SpectuneError(
+            f"--resume: study {name!r} was run with other settings ({what}); resume with the "
+            "same ones, or start a new study."
+        )
     return study
+
+
+# Settings whose change would make old and new trial values incomparable.
+_SAME_ON_RESUME = ("space", "objective", "objective_weights", "pareto", "cv", "seeds",
+                   "max_epochs", "lr_mode", "split", "tune_size", "test_size")
+
+
+def _plain(value: Any) -> Any:
+    """What a value looks like after a JSON round trip in the study's attributes."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def recover_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorage) -> int:

@@ -1,0 +1,193 @@
+"""``spectune fit`` then ``spectune predict``: the model folder, the predictions CSV, refusals."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spectune.cli import main
+from spectune.data import make_synthetic, read_table
+from spectune.training._files import load_model
+
+FAST = ["--arch", "mlp", "--epochs", "8", "--patience", "4", "--batch-size", "16"]
+
+
+def _table(path: Path, *, n_targets: int = 1, task: str = "regression",
+           grid: np.ndarray | None = None) -> Path:
+    """Synthetic spectra as a CSV (``sample``, targets, wavelengths), optionally re-gridded."""
+    spectra, _ = make_synthetic(60, 50, task=task, n_targets=n_targets, random_state=0)
+    X, wl = spectra.flat_X(), spectra.wavelengths
+    if grid is not None:  # the same spectra, measured on another instrument's grid
+        X, wl = np.array([np.interp(grid, spectra.wavelengths, row) for row in X]), grid
+    table = pd.DataFrame(X, columns=[f"{w:.4f}" for w in wl])
+    if task == "classification":
+        table.insert(0, "variety", np.array(["arabica", "robusta", "liberica"])[spectra.y])
+    else:
+        for i, name in enumerate(spectra.target_names):
+            table.insert(i, name, spectra.y[:, i])
+    table.insert(0, "sample", spectra.ids)
+    table.to_csv(path, index=False)
+    return path
+
+
+def _run(*args: str | Path) -> int:
+    return main([str(a) for a in args])
+
+
+def _one_line_error(capsys: pytest.CaptureFixture, command: str, pattern: str) -> None:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"spectune {command}: error:")
+    assert re.search(pattern, err), err
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A regression model folder trained on ``train.csv`` (don't refit it in every test)."""
+    folder = tmp_path_factory.mktemp("fit")
+    train = _table(folder / "train.csv")
+    assert _run("fit", train, "--target", "c0", "--id-column", "sample", *FAST,
+                "--out", folder / "model") == 0
+    return train, folder / "model"
+
+
+def test_fit_writes_a_model_folder_with_metrics(fitted) -> None:
+    _, model = fitted
+    assert sorted(p.name for p in model.iterdir()) == ["metrics.json", "model.json",
+                                                       "model.safetensors"]
+    metrics = json.loads((model / "metrics.json").read_text())
+    assert metrics["task"] == "regression" and metrics["target"] == "c0"
+    assert metrics["data"]["n_train"] == 48 and metrics["data"]["n_test"] == 12
+    assert metrics["cnn"]["preprocessing"]["routes"] == ["snv"]
+    assert metrics["cnn"]["arch"]["conv"] == []  # the MLP preset
+
+
+def test_predict_writes_ids_and_predictions_matching_the_model(fitted, tmp_path: Path,
+                                                               capsys) -> None:
+    train, model = fitted
+    out = tmp_path / "preds.csv"
+    assert _run("predict", model, train, "--id-column", "sample", "--out", out) == 0
+    preds = pd.read_csv(out)
+    assert list(preds.columns) == ["sample", "pred_c0"]
+    spectra = read_table(train, target="c0", id_column="sample")
+    np.testing.assert_array_equal(preds["sample"], spectra.ids)
+    expected = load_model(model).predict(spectra.flat_X())[:, 0]
+    np.testing.assert_allclose(preds["pred_c0"], expected, rtol=1e-6)
+    # the held-out rows' error is the test RMSE that fit reported
+    metrics = json.loads((model / "metrics.json").read_text())
+    held_out = metrics["data"]["split"]["test_index"]
+    error = preds["pred_c0"].to_numpy()[held_out] - spectra.y[held_out, 0]
+    np.testing.assert_allclose(np.sqrt(np.mean(error**2)), metrics["cnn"]["test"]["rmse"],
+                               rtol=1e-5)
+    assert f"wrote 60 predictions to {out}" in capsys.readouterr().out
+
+
+def test_several_targets_give_one_column_each(tmp_path: Path) -> None:
+    train = _table(tmp_path / "train.csv", n_targets=2)
+    assert _run("fit", train, "--target", "c0", "--target", "c1", *FAST,
+                "--out", tmp_path / "model") == 0
+    assert _run("predict", tmp_path / "model", train, "--out", tmp_path / "preds.csv") == 0
+    assert list(pd.read_csv(tmp_path / "preds.csv").columns) == ["pred_c0", "pred_c1"]
+
+
+def test_classification_gives_the_class_and_one_probability_per_class(tmp_path: Path) -> None:
+    train = _table(tmp_path / "train.csv", task="classification")
+    assert _run("fit", train, "--target", "variety", "--id-column", "sample", *FAST,
+                "--out", tmp_path / "model") == 0
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert metrics["task"] == "classification"
+    assert _run("predict", tmp_path / "model", train, "--id-column", "sample",
+                "--out", tmp_path / "preds.csv") == 0
+    preds = pd.read_csv(tmp_path / "preds.csv")
+    classes = ["arabica", "liberica", "robusta"]  # sorted, as the model encodes them
+    assert list(preds.columns) == ["sample", "pred_class", *[f"proba_{c}" for c in classes]]
+    proba = preds[[f"proba_{c}" for c in classes]].to_numpy()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(preds["pred_class"], np.array(classes)[proba.argmax(axis=1)])
+
+
+def test_another_grid_needs_resample(fitted, tmp_path: Path, capsys) -> None:
+    train, model = fitted
+    wl = read_table(train, target="c0").wavelengths
+    other = _table(tmp_path / "other.csv", grid=np.linspace(wl[0], wl[-1], 73))
+    out = tmp_path / "preds.csv"
+    assert _run("predict", model, other, "--out", out) == 2
+    _one_line_error(capsys, "predict", r"other\.csv: the model was trained on .*--resample")
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["other.csv"]
+
+    assert _run("predict", model, other, "--resample", "--out", out) == 0
+    on_grid = tmp_path / "on_grid.csv"
+    assert _run("predict", model, train, "--out", on_grid) == 0
+    # interpolated twice (50 -> 73 -> 50 points), so close to, not equal to, the original
+    resampled, original = pd.read_csv(out)["pred_c0"], pd.read_csv(on_grid)["pred_c0"]
+    assert np.abs(resampled - original).max() < 0.1 * original.std()
+
+
+def test_fit_refuses_a_test_file_on_another_grid(fitted, tmp_path: Path, capsys) -> None:
+    train, _ = fitted
+    wl = read_table(train, target="c0").wavelengths
+    test = _table(tmp_path / "test.csv", grid=np.linspace(wl[0], wl[-1], 73))
+    out = tmp_path / "model"
+    assert _run("fit", train, "--target", "c0", "--test", test, *FAST, "--out", out) == 2
+    _one_line_error(capsys, "fit", r"test\.csv: .*--resample")
+    assert not out.exists()
+    assert _run("fit", train, "--target", "c0", "--test", test, "--resample", *FAST,
+                "--out", out) == 0
+    assert json.loads((out / "metrics.json").read_text())["data"]["n_test"] == 60
+
+
+def test_predict_refuses_to_overwrite(fitted, tmp_path: Path, capsys) -> None:
+    train, model = fitted
+    out = tmp_path / "preds.csv"
+    out.write_text("keep me\n")
+    assert _run("predict", model, train, "--out", out) == 2
+    _one_line_error(capsys, "predict", r"preds\.csv: file exists; .*--overwrite")
+    assert out.read_text() == "keep me\n"
+    assert _run("predict", model, train, "--out", out, "--overwrite") == 0
+    assert pd.read_csv(out).shape == (60, 1)
+
+
+def test_predict_refuses_a_folder_that_is_not_a_model(fitted, tmp_path: Path, capsys) -> None:
+    train, _ = fitted
+    assert _run("predict", tmp_path, train, "--out", tmp_path / "preds.csv") == 2
+    _one_line_error(capsys, "predict", r"no model\.json")
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "pattern"),
+    [
+        ("preset: passos\nkernel_size: [5\n", r"not valid YAML"),
+        ("- 1\n- 2\n", r"expected a mapping, got list"),
+        ("preset: resnet\n", r"preset 'resnet' is not one of passos, shen, mlp"),
+        ("preset: passos\nkernels: 3\n", r"kernels"),
+        ("fc:\n  - {units: 8, colour: red}\n", r"dense block 1: unknown key\(s\) \['colour'\]"),
+        # valid YAML and keys, but a kernel longer than the 50-point spectra: fails at fit time
+        ("conv:\n  - {filters: 2, kernel_size: 99, padding: 0}\nfc:\n  - {units: 4}\n",
+         r"kernel|length|shorter"),
+    ],
+    ids=["garbled", "list", "unknown preset", "unknown setting", "unknown key", "too long"],
+)
+def test_bad_arch_yaml_gives_one_line_and_no_model(fitted, tmp_path: Path, capsys,
+                                                   yaml_text: str, pattern: str) -> None:
+    train, _ = fitted
+    arch = tmp_path / "arch.yaml"
+    arch.write_text(yaml_text)
+    out = tmp_path / "model"
+    assert _run("fit", train, "--target", "c0", "--arch", arch, "--epochs", "2",
+                "--out", out) == 2
+    _one_line_error(capsys, "fit", rf"--arch .*arch\.yaml: .*{pattern}|{pattern}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["arch.yaml"]
+
+
+def test_arch_yaml_with_a_preset_and_its_settings_is_used(fitted, tmp_path: Path) -> None:
+    train, _ = fitted
+    arch = tmp_path / "arch.yaml"
+    arch.write_text("preset: passos\nkernel_size: 7\nn_dense: 2\n")
+    assert _run("fit", train, "--target", "c0", "--arch", arch, "--epochs", "2",
+                "--out", tmp_path / "model") == 0
+    saved = json.loads((tmp_path / "model" / "metrics.json").read_text())["cnn"]["arch"]
+    assert saved["conv"][0]["kernel_size"] == 7 and len(saved["fc"]) == 2
