@@ -10,6 +10,7 @@ seed (``compare_samplers``), and the best value after each trial is recorded.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 import time
@@ -38,6 +39,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=360)
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compare-trials", type=int, default=20,
+                        help="trials per sampler in TPE vs random (no timeout: equal budgets)")
     parser.add_argument("--skip-samplers", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -60,7 +63,8 @@ def main() -> None:
     if not args.skip_samplers:
         sp, _ = load_dataset("spectrapepper")
         with tempfile.TemporaryDirectory() as tmp:
-            report["tpe_vs_random"] = compare_samplers(sp, Path(tmp), settings)
+            equal = dataclasses.replace(settings, n_trials=args.compare_trials, timeout=None)
+            report["tpe_vs_random"] = compare_samplers(sp, Path(tmp), equal)
     OUT.mkdir(exist_ok=True)
     (OUT / "tune_vs_pls.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
     print("| dataset | CNN test RMSE | PLS test RMSE | CNN/PLS | CNN R2 | PLS R2 | trials | wall s |")

@@ -1,4 +1,4 @@
-"""The CNN estimator on real Raman spectra: it learns, beats PLS, and plays by scikit-learn's rules.
+"""The CNN estimator on real Raman spectra: it learns, beats PLS, follows scikit-learn's rules.
 
 Data: spectrapepper's 196 Raman spectra (one target), cut to 40-420 cm-1 where the bands lie
 (the mean spectrum's peaks sit below ~300 cm-1; above ~420 cm-1 there is a weak, spiky tail), a
@@ -31,8 +31,8 @@ def raman() -> tuple[Spectra, Spectra]:
 
 def _quick(**options: object) -> SpectralCNNRegressor:
     """A few epochs of a small network: for contract checks, not for accuracy."""
-    settings = dict(arch=MLP(units=(16,)), max_epochs=4, early_stopping_patience=None,
-                    plateau_patience=None, random_state=0)
+    settings = {"arch": MLP(units=(16,)), "max_epochs": 4, "early_stopping_patience": None,
+                "plateau_patience": None, "random_state": 0}
     return SpectralCNNRegressor(**{**settings, **options})  # type: ignore[arg-type]
 
 
@@ -95,7 +95,7 @@ def test_spectra_input_equals_arrays(raman) -> None:
 def test_same_seed_same_predictions_and_another_seed_differs(raman) -> None:
     train, test = raman
     X, y = train.flat_X(), train.y[:, 0]
-    settings = dict(arch=PassosCNN(dropout=0.2), early_stopping_patience=3, max_epochs=6)
+    settings = {"arch": PassosCNN(dropout=0.2), "early_stopping_patience": 3, "max_epochs": 6}
     first = _quick(**settings).fit(X, y).predict(test.flat_X())
     again = _quick(**settings).fit(X, y).predict(test.flat_X())
     other = _quick(**settings, random_state=1).fit(X, y).predict(test.flat_X())

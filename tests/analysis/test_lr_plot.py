@@ -74,7 +74,7 @@ def test_figure_has_log_axes_and_labelled_vertical_lines(result: LRRangeResult, 
         x = lines[label].get_xdata()
         assert x[0] == x[1] == lr  # a vertical line at the rate
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert any(t.startswith("LR_min") for t in legend) and any(t.startswith("LR_max") for t in legend)
+    assert [t[:6] for t in legend[2:]] == ["LR_min", "LR_max"]
     assert to_rgba(lines[legend[2]].get_color()) != to_rgba(lines[legend[3]].get_color())
     figure.savefig(tmp_path / "curve.png")
     figure.savefig(tmp_path / "curve.svg")

@@ -17,7 +17,8 @@ from spectune.data import make_synthetic
 def _csv(path: Path, task: str = "regression", seed: int = 0, scale: float = 1.0) -> Path:
     """Synthetic spectra as a user's table: ``sample``, the target, one column per wavelength."""
     spectra, _ = make_synthetic(80, 60, task=task, random_state=seed)
-    table = pd.DataFrame(scale * spectra.flat_X(), columns=[f"{w:.3f}" for w in spectra.wavelengths])
+    columns = [f"{w:.3f}" for w in spectra.wavelengths]
+    table = pd.DataFrame(scale * spectra.flat_X(), columns=columns)
     table.insert(0, "target", spectra.y if task == "classification" else spectra.y[:, 0])
     table.insert(0, "sample", spectra.ids)
     table.to_csv(path, index=False)

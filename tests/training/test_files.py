@@ -1,4 +1,4 @@
-"""Model folders: save -> load gives the same predictions, damaged folders are refused, no pickle."""
+"""Model folders: save -> load predicts the same, damaged folders are refused, no pickle."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""fit_network: preprocessing and target scaling from calibration data only; seeded and repeatable."""
+"""fit_network: preprocessing and y scaling from calibration data only; seeded, repeatable."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ The loop never imports Optuna: pruning reaches it through :class:`ReportCallback
 
 from __future__ import annotations
 
+from spectune.training._augment import SpectralAugmenter, augmenter_from_params
 from spectune.training._callback import Callback
 from spectune.training._config import TrainConfig, get_default_config, resolve_device
 from spectune.training._early_stopping import EarlyStopping
@@ -27,11 +28,13 @@ __all__ = [
     "LRRangeResult",
     "ReduceLROnPlateau",
     "ReportCallback",
+    "SpectralAugmenter",
     "StopTraining",
     "TrainConfig",
     "TrainResult",
     "Trainer",
     "TrainingPruned",
+    "augmenter_from_params",
     "get_default_config",
     "hidden_weights",
     "l2_penalty",

@@ -4,7 +4,12 @@ A folder holds ``model.json`` and ``model.safetensors``. The JSON lists one or m
 (a single network, or an ensemble averaged with ``weights``), each with its architecture,
 preprocessing, training settings and target mapping, plus the wavelength grid and target names
 of the data it was trained on. Tensors are named ``m<i>.model.<param>`` and
-``m<i>.pre.<fitted attribute path>``. A folder whose JSON and tensors disagree is refused.
+``m<i>.pre.<fitted attribute path>``; a PLS-residual member adds its linear PLS part as
+``m<i>.pls.coef``, ``m<i>.pls.intercept`` and ``m<i>.pls.pre.<fitted attribute path>``.
+A folder may also hold conformalization data for prediction intervals (``conformal.safetensors``
+with ``X`` and ``y``, described under ``"conformal"`` in the JSON) and a separate interval model
+(``"interval_members"``, tensors ``i<k>.*``): see :mod:`spectune.training._conformal`.
+A folder whose JSON and tensors disagree is refused.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from spectune.exceptions import ModelFileError
 from spectune.models import ArchSpec, build_model
 from spectune.preprocess._spec import PreprocessingSpec, fitted_arrays, restore_fitted_arrays
 from spectune.training._config import TrainConfig
+from spectune.training._conformal import ConformalSet
 from spectune.training._history import History
 from spectune.training._network import SpectralNetwork
+from spectune.training._residual import LinearPLS
 
 __all__ = ["SavedModel", "load_model", "save_model"]
 
@@ -35,17 +42,24 @@ FORMAT = "spectune-model"
 FORMAT_VERSION = 1
 JSON_NAME = "model.json"
 TENSORS_NAME = "model.safetensors"
+CONFORMAL_NAME = "conformal.safetensors"
 
 
 @dataclass
 class SavedModel:
-    """A loaded model folder: its members, their weights, and the data it expects."""
+    """A loaded model folder: its members, their weights, and the data it expects.
+
+    ``conformal`` holds the conformalization data of prediction intervals, if any, and
+    ``interval_members`` the model they were held out from when it is not ``members``.
+    """
 
     members: list[SpectralNetwork]
     weights: np.ndarray
     wavelengths: np.ndarray
     target_names: list[str]
     info: dict[str, Any] = field(default_factory=dict)
+    conformal: ConformalSet | None = None
+    interval_members: list[SpectralNetwork] | None = None
 
     @property
     def task(self) -> str:
@@ -64,6 +78,12 @@ class SavedModel:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return sum(w * m.predict_proba(X) for w, m in zip(self.weights, self.members, strict=True))
 
+    def interval_predict(self, X: np.ndarray) -> np.ndarray:
+        """The interval model's prediction: mean of ``interval_members``, else :meth:`predict`."""
+        if not self.interval_members:
+            return self.predict(X)
+        return sum(m.predict(X) for m in self.interval_members) / len(self.interval_members)
+
 
 def save_model(
     folder: Path,
@@ -73,17 +93,36 @@ def save_model(
     target_names: Sequence[str],
     weights: Sequence[float] | None = None,
     info: dict[str, Any] | None = None,
+    conformal: ConformalSet | None = None,
+    interval_members: Sequence[SpectralNetwork] | None = None,
 ) -> None:
-    """Write ``members`` (one network or an ensemble) to ``folder`` (created if needed)."""
+    """Write ``members`` (one network or an ensemble) to ``folder`` (created if needed).
+
+    ``conformal``: data the interval model never fitted on, kept for prediction intervals
+    (regression). The interval model is ``interval_members`` (averaged) when given, e.g. the
+    best trial's network trained on calibration data only, else ``members`` themselves.
+    """
     weights = np.full(len(members), 1.0 / len(members)) if weights is None else np.asarray(weights)
     tensors: dict[str, np.ndarray] = {}
-    described = []
     for i, net in enumerate(members):
-        for name, value in net.model.state_dict().items():
-            tensors[f"m{i}.model.{name}"] = value.detach().cpu().numpy()
-        for name, value in fitted_arrays(net.transformer).items():
-            tensors[f"m{i}.pre.{name}"] = np.ascontiguousarray(value)
-        described.append(_describe(net))
+        tensors.update(_tensors(f"m{i}.", net))
+    described = [_describe(net) for net in members]
+    extra: dict[str, Any] = {}
+    if conformal is not None:
+        interval = list(interval_members or [])
+        _check_conformal(conformal, [*members, *interval], len(target_names))
+        extra["conformal"] = {
+            "file": CONFORMAL_NAME, "source": conformal.source, "n_samples": conformal.n_samples,
+            "model": "interval_members" if interval else "members",
+            "shapes": {"X": list(conformal.X.shape), "y": list(conformal.y.shape)},
+        }
+        if interval:
+            extra["interval_members"] = [_describe(net) for net in interval]
+            for k, net in enumerate(interval):
+                tensors.update(_tensors(f"i{k}.", net))
+    elif interval_members:
+        raise ValueError("interval_members without conformal data give no intervals; pass "
+                         "conformal=ConformalSet(X, y, source) of data they never fitted on.")
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -95,10 +134,16 @@ def save_model(
         "tensors": {name: list(array.shape) for name, array in tensors.items()},
         "versions": _versions(),
         "info": info or {},
+        **extra,
     }
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(folder / TENSORS_NAME))
+    if conformal is None:
+        (folder / CONFORMAL_NAME).unlink(missing_ok=True)
+    else:
+        save_file({"X": np.ascontiguousarray(conformal.X), "y": np.ascontiguousarray(conformal.y)},
+                  str(folder / CONFORMAL_NAME))
     (folder / JSON_NAME).write_text(json.dumps(meta, indent=1) + "\n")
 
 
@@ -119,13 +164,19 @@ def load_model(folder: Path) -> SavedModel:
             f"{folder}: {JSON_NAME} and {TENSORS_NAME} disagree on {len(differ)} tensors "
             f"(first: {differ[0]}); the folder is damaged or was edited."
         )
-    members = [_member(folder, i, d, tensors) for i, d in enumerate(meta["members"])]
+    members = [_member(folder, f"member {i}", f"m{i}.", d, tensors)
+               for i, d in enumerate(meta["members"])]
+    interval = [_member(folder, f"interval member {k}", f"i{k}.", d, tensors)
+                for k, d in enumerate(meta.get("interval_members", []))]
+    _check_claimed(folder, tensors, meta)
     return SavedModel(
         members,
         np.asarray(meta["weights"]),
         np.asarray(meta["wavelengths"]),
         list(meta["target_names"]),
         meta.get("info", {}),
+        _read_conformal(folder, meta.get("conformal")),
+        interval or None,
     )
 
 
@@ -144,30 +195,41 @@ def _describe(net: SpectralNetwork) -> dict[str, Any]:
         "classes": listed(net.classes),
         "best_epoch": net.best_epoch,
         "history": net.history.as_dict(),
+        "pls": None if net.linear is None else net.linear.to_dict(),
     }
 
 
+def _tensors(prefix: str, net: SpectralNetwork) -> dict[str, np.ndarray]:
+    """A member's weights, fitted preprocessing and PLS part, named under ``prefix``."""
+    out = {f"{prefix}model.{name}": value.detach().cpu().numpy()
+           for name, value in net.model.state_dict().items()}
+    arrays = {"pre": fitted_arrays(net.transformer)}
+    if net.linear is not None:
+        out[f"{prefix}pls.coef"] = net.linear.coef
+        out[f"{prefix}pls.intercept"] = net.linear.intercept
+        arrays["pls.pre"] = fitted_arrays(net.linear.transformer)
+    for part, named in arrays.items():
+        out.update({f"{prefix}{part}.{k}": np.ascontiguousarray(v) for k, v in named.items()})
+    return out
+
+
+def _strip(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
 def _member(
-    folder: Path, i: int, d: dict[str, Any], tensors: dict[str, np.ndarray]
+    folder: Path, label: str, prefix: str, d: dict[str, Any], tensors: dict[str, np.ndarray]
 ) -> SpectralNetwork:
-    prefix = f"m{i}."
     try:
         arch = ArchSpec.from_dict(d["arch"])
         pre = PreprocessingSpec.from_dict(d["preprocessing"])
         in_shape = tuple(d["in_shape"])
-        transformer = restore_fitted_arrays(
-            pre,
-            {k[len(prefix) + 4 :]: v for k, v in tensors.items() if k.startswith(prefix + "pre.")},
-            *in_shape,
-        )
+        transformer = restore_fitted_arrays(pre, _strip(tensors, prefix + "pre."), *in_shape)
         channels, points = pre.output_shape(*in_shape)
         model = build_model(arch, channels, points, seed=0)
-        state = {
-            k[len(prefix) + 6 :]: torch.from_numpy(v.copy())
-            for k, v in tensors.items()
-            if k.startswith(prefix + "model.")
-        }
+        state = {k: torch.from_numpy(v.copy()) for k, v in _strip(tensors, prefix + "model.").items()}
         model.load_state_dict(state, strict=True)
+        linear = _linear(d.get("pls"), prefix, tensors, in_shape)
         config = TrainConfig(
             **{k: v for k, v in d["train_config"].items() if k != "class_weights"},
             class_weights=d["train_config"].get("class_weights"),
@@ -176,7 +238,7 @@ def _member(
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         reason = " ".join(str(error).split())  # torch's state-dict errors span several lines
-        raise ModelFileError(f"{folder}: member {i} cannot be rebuilt: {reason}") from None
+        raise ModelFileError(f"{folder}: {label} cannot be rebuilt: {reason}") from None
     model.eval()
     optional = {
         k: None if d.get(k) is None else np.asarray(d[k]) for k in ("y_mean", "y_std", "classes")
@@ -194,7 +256,72 @@ def _member(
         History.from_dict(d["history"]),
         d.get("best_epoch"),
         config,
+        linear,
     )
+
+
+def _linear(
+    d: dict[str, Any] | None, prefix: str, tensors: dict[str, np.ndarray], in_shape: tuple
+) -> LinearPLS | None:
+    """The PLS part of a residual member (None for a plain network)."""
+    if d is None:
+        return None
+    spec = PreprocessingSpec.from_dict(d["preprocessing"])
+    transformer = restore_fitted_arrays(spec, _strip(tensors, prefix + "pls.pre."), *in_shape)
+    coef, intercept = tensors[prefix + "pls.coef"], tensors[prefix + "pls.intercept"]
+    expected = (d["n_features"], d["n_targets"])
+    if coef.shape != expected or intercept.shape != expected[1:]:
+        raise ValueError(f"PLS coefficients of shape {coef.shape} and intercept {intercept.shape}"
+                         f"; the JSON describes {expected[0]} features and {expected[1]} targets")
+    return LinearPLS(spec, transformer, coef, intercept, int(d["n_components"]))
+
+
+def _check_claimed(folder: Path, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """Refuse tensors that no description accounts for (e.g. a deleted "pls" entry)."""
+    parts = [(f"{kind}{i}.", d) for kind, key in (("m", "members"), ("i", "interval_members"))
+             for i, d in enumerate(meta.get(key, []))]
+    claimed = tuple(f"{prefix}{part}." for prefix, d in parts
+                    for part in ("model", "pre", *(["pls"] if d.get("pls") else [])))
+    unclaimed = sorted(name for name in tensors if not name.startswith(claimed))
+    if unclaimed:
+        raise ModelFileError(
+            f"{folder}: {len(unclaimed)} tensors (first: {unclaimed[0]}) belong to no part that "
+            f"{JSON_NAME} describes; the folder is damaged or was edited."
+        )
+
+
+def _check_conformal(conformal: ConformalSet, nets: Sequence[SpectralNetwork],
+                     n_targets: int) -> None:
+    """Conformal data must fit the interval model: regression, same spectra shape and targets."""
+    if any(net.task != "regression" for net in nets):
+        raise ValueError("conformal data give intervals for regression models; these members "
+                         "classify.")
+    channels, points = nets[0].in_shape
+    shapes = {(channels, points)} | ({(points,)} if channels == 1 else set())
+    if conformal.X.shape[1:] not in shapes or conformal.y.shape[1] != n_targets:
+        raise ValueError(
+            f"conformal data of shapes X {conformal.X.shape}, y {conformal.y.shape} do not fit "
+            f"the model: spectra of {channels} channel(s) x {points} points, {n_targets} "
+            "target(s)."
+        )
+
+
+def _read_conformal(folder: Path, entry: dict[str, Any] | None) -> ConformalSet | None:
+    """The conformalization set, checked against the JSON's description."""
+    if entry is None:
+        return None
+    path = folder / CONFORMAL_NAME
+    try:
+        arrays = load_file(str(path))
+    except (FileNotFoundError, SafetensorError) as error:
+        raise ModelFileError(f"{path}: cannot be read ({error}).") from None
+    shapes = {name: list(array.shape) for name, array in arrays.items()}
+    if shapes != entry.get("shapes"):
+        raise ModelFileError(
+            f"{folder}: {JSON_NAME} and {CONFORMAL_NAME} disagree (arrays {shapes}, described "
+            f"{entry.get('shapes')}); the folder is damaged or was edited."
+        )
+    return ConformalSet(arrays["X"], arrays["y"], str(entry.get("source", "")))
 
 
 def _read_json(folder: Path) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 ``fit_network`` is the one place where spectra become a trained model: the preprocessing is
 fitted on the training (calibration) spectra only, the architecture is sized for the
 preprocessed input, the loop trains. Estimators, tuning trials and the final refit all call it.
+With ``pls_residual`` the network learns y minus an out-of-fold PLS prediction and predicts
+PLS + network (see :mod:`spectune.training._residual`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ from spectune.training._callback import Callback
 from spectune.training._config import TrainConfig
 from spectune.training._history import History
 from spectune.training._predict import predict
+from spectune.training._residual import (
+    LinearPLS,
+    PLSBaseline,
+    absorb_target_mean,
+    fit_pls_baseline,
+)
 from spectune.training._trainer import Augment, train
 
 __all__ = ["SpectralNetwork", "fit_network", "as_3d"]
@@ -45,6 +53,9 @@ class SpectralNetwork:
     history : the training history
     best_epoch : best epoch of early stopping, if any
     config : the TrainConfig used
+    linear : LinearPLS or None
+        PLS-residual networks: the PLS whose prediction the network's output is added to (the
+        network's output then has no mean term: ``y_mean`` is None).
     """
 
     preprocessing: PreprocessingSpec
@@ -59,6 +70,7 @@ class SpectralNetwork:
     history: History
     best_epoch: int | None
     config: TrainConfig
+    linear: LinearPLS | None = None
 
     def transform(self, X: npt.ArrayLike) -> np.ndarray:
         """Preprocessed spectra as ``[n, channels, points]`` float32, the network's input."""
@@ -69,7 +81,9 @@ class SpectralNetwork:
         out = predict(
             self.model, self.transform(X), task=self.task, y_mean=self.y_mean, y_std=self.y_std
         )
-        return out if self.task == "regression" else self.classes[out.argmax(axis=1)]
+        if self.task == "classification":
+            return self.classes[out.argmax(axis=1)]
+        return out if self.linear is None else out + self.linear.predict(X)
 
     def predict_proba(self, X: npt.ArrayLike) -> np.ndarray:
         """Class probabilities ``[n, n_classes]`` (classification only)."""
@@ -96,6 +110,7 @@ def fit_network(
     callbacks: Sequence[Callback] = (),
     augment: Augment | None = None,
     init_state: Mapping[str, Any] | None = None,
+    pls_residual: bool | PLSBaseline = False,
 ) -> SpectralNetwork:
     """Fit preprocessing on ``X`` (calibration only), size and build the network, train it.
 
@@ -103,7 +118,18 @@ def fit_network(
     transformed with the calibration-fitted preprocessing, never fitted on. ``init_state`` is a
     state dict to start from (warm refit). Classification labels are encoded by ``classes``
     (default: the sorted labels of ``y``).
+
+    ``pls_residual`` (regression, one-channel spectra): True chooses PLS by 5-fold CV on ``X``
+    (:func:`fit_pls_baseline` with ``random_state=config.seed``); a :class:`PLSBaseline` fitted
+    on the same ``X, y`` is reused (fit it once for all the trials of a study). The network then
+    learns ``y`` minus PLS's out-of-fold prediction (validation: ``y_val`` minus the refitted
+    PLS's prediction) and predicts PLS + network.
     """
+    baseline = _baseline(pls_residual, X, y, task, config.seed)
+    if baseline is not None:
+        y = _as_2d(y) - baseline.oof
+        if X_val is not None and y_val is not None:
+            y_val = _as_2d(y_val) - baseline.linear.predict(X_val)
     X = np.asarray(X, dtype=np.float32)
     in_shape = (1, X.shape[-1]) if X.ndim == 2 else (X.shape[1], X.shape[2])
     X = _as_input(X, in_shape)
@@ -124,6 +150,10 @@ def fit_network(
     result = train(
         model, Xt, y, Xv, y_val, config=config, callbacks=callbacks, task=task, augment=augment
     )
+    y_mean = result.y_mean
+    if baseline is not None:
+        absorb_target_mean(result.model, result.y_mean, result.y_std)
+        y_mean = None
     return SpectralNetwork(
         preprocessing,
         transformer,
@@ -131,12 +161,13 @@ def fit_network(
         result.model.cpu(),
         task,
         in_shape,
-        result.y_mean,
+        y_mean,
         result.y_std,
         classes,
         result.history,
         result.best_epoch,
         config,
+        None if baseline is None else baseline.linear,
     )
 
 
@@ -152,6 +183,31 @@ def _as_input(X: npt.ArrayLike, in_shape: tuple[int, int]) -> np.ndarray:
     if X.ndim == 3 and in_shape[0] == 1:
         X = X[:, 0, :]
     return X
+
+
+def _baseline(
+    pls_residual: bool | PLSBaseline, X: npt.ArrayLike, y: npt.ArrayLike, task: str, seed: int
+) -> PLSBaseline | None:
+    """The PLS baseline of a residual network (None without ``pls_residual``)."""
+    if pls_residual is False:
+        return None
+    if task != "regression":
+        raise ValueError(
+            f"pls_residual is for regression; got task={task!r}. Use pls_residual=False."
+        )
+    if isinstance(pls_residual, PLSBaseline):
+        pls_residual.check(X, y)
+        return pls_residual
+    if pls_residual is not True:
+        raise ValueError(
+            f"pls_residual must be True, False or a PLSBaseline; got {pls_residual!r}."
+        )
+    return fit_pls_baseline(X, y, random_state=seed)
+
+
+def _as_2d(y: npt.ArrayLike) -> np.ndarray:
+    y = np.asarray(y, dtype=np.float64)
+    return y.reshape(len(y), -1)
 
 
 def _encode(y: npt.ArrayLike, classes: np.ndarray) -> np.ndarray:

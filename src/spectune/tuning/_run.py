@@ -25,6 +25,7 @@ from spectune.metrics import classification_metrics, regression_metrics
 from spectune.models import run_baselines
 from spectune.training._files import load_model, save_model
 from spectune.training._lr_find import find_learning_rates
+from spectune.tuning._artifacts import write_predictions, write_spectra
 from spectune.tuning._objectives import Objective, default_objective
 from spectune.tuning._progress import ProgressLine
 from spectune.tuning._refit import refit
@@ -339,6 +340,8 @@ def _finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
         "refit": settings.refit,
         "refit_epochs": len(network.history),
     }
+    write_predictions(out, pool, test, found.evaluations[0], network, metrics["pls"])
+    write_spectra(out, pool, test)
     if test is not None:  # the one and only look at the test set
         prediction = network.predict(test.flat_X())
         metrics["cnn"]["test"] = (

@@ -1,0 +1,172 @@
+"""PLS-residual networks: the network learns what PLS leaves, the model predicts PLS + network.
+
+Why: on small spectral data sets most of the signal is linear (Beer-Lambert), and a network
+that must relearn it from a few hundred spectra often loses to PLS. With PLS's prediction as a
+baseline the network only models the rest; where the data hold no non-linear signal a tuning
+search can fall back to (almost) PLS, since a network that outputs zero adds nothing.
+
+Honesty: PLS (route and latent variables) is chosen by :class:`~spectune.models.PLSRegressionCV`
+on the training (calibration) data only. The training targets' baseline is the chosen setting's
+*out-of-fold* prediction (each spectrum predicted by a PLS that did not see it), so the network
+does not learn PLS's in-sample optimism (fitted residuals are smaller than a new sample's); the
+validation targets' baseline is the PLS refitted on all the training data, as for new spectra.
+
+Storage: PLS predicts linearly in its preprocessed spectra, so the refitted PLS is kept as plain
+arrays, ``pred = pre(X).reshape(n, -1) @ coef + intercept`` (float64), ``pre`` being the route's
+:class:`PreprocessingSpec` and its fitted arrays: a model file needs no pickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from sklearn.base import BaseEstimator
+from torch import nn
+
+from spectune.models import PLSRegressionCV
+from spectune.preprocess._spec import PreprocessingSpec
+
+__all__ = ["LinearPLS", "PLSBaseline", "absorb_target_mean", "fit_pls_baseline"]
+
+
+@dataclass(frozen=True, eq=False)
+class LinearPLS:
+    """A fitted PLS as a linear map of its preprocessed spectra (regression only).
+
+    Attributes
+    ----------
+    preprocessing : PreprocessingSpec
+        The PLS route alone, without standardisation (PLS centres the spectra itself).
+    transformer : fitted scikit-learn transformer of ``preprocessing``
+    coef : ndarray of shape (n_features, n_targets)
+    intercept : ndarray of shape (n_targets,)
+    n_components : int
+        Latent variables of the PLS.
+    """
+
+    preprocessing: PreprocessingSpec
+    transformer: BaseEstimator
+    coef: np.ndarray
+    intercept: np.ndarray
+    n_components: int
+
+    def predict(self, X: npt.ArrayLike) -> np.ndarray:
+        """``[n, n_targets]`` predictions, float64, from raw one-channel spectra."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 3:
+            X = X[:, 0, :]
+        Z = np.asarray(self.transformer.transform(X), dtype=np.float64)
+        return Z.reshape(len(Z), -1) @ self.coef + self.intercept
+
+    @classmethod
+    def from_pls(cls, model: PLSRegressionCV, X: np.ndarray) -> LinearPLS:
+        """The refitted pipeline of a fitted ``model`` (fitted on float64 ``X``) as arrays."""
+        spec = PreprocessingSpec((model.preprocessing_,), standardise=False)
+        transformer = spec.build().fit(X)  # deterministic: the same fit as pipeline_'s route
+        pls = model.pipeline_.named_steps["pls"]
+        # PLSRegression.predict: (Z - _x_mean) / _x_std @ coef_.T + intercept_, written as Z@W+b.
+        coef = pls.coef_.T / pls._x_std[:, None]
+        intercept = pls.intercept_ - (pls._x_mean / pls._x_std) @ pls.coef_.T
+        return cls(spec, transformer, np.asarray(coef, dtype=np.float64),
+                   np.asarray(intercept, dtype=np.float64), int(model.n_components_))
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``model.json`` says about it (the arrays go to the safetensors file)."""
+        return {"preprocessing": self.preprocessing.to_dict(), "n_components": self.n_components,
+                "n_features": int(self.coef.shape[0]), "n_targets": int(self.coef.shape[1])}
+
+
+@dataclass(frozen=True, eq=False)
+class PLSBaseline:
+    """The PLS a residual network is trained against; reusable by every trial on the same data.
+
+    Attributes
+    ----------
+    linear : LinearPLS
+        The chosen PLS refitted on all the training data (validation targets, new spectra).
+    oof : ndarray of shape (n_samples, n_targets)
+        Out-of-fold predictions of the chosen setting (the training targets' baseline).
+    cv : PLSRegressionCV
+        The fitted grid search (``cv_results_``, ``cv_rmse_``, ...).
+    fingerprint : str
+        Digest of the ``(X, y)`` it was fitted on: reusing it on other data is refused.
+    """
+
+    linear: LinearPLS
+    oof: np.ndarray
+    cv: PLSRegressionCV
+    fingerprint: str
+
+    def check(self, X: npt.ArrayLike, y: npt.ArrayLike) -> None:
+        """Refuse data other than those the baseline was fitted on."""
+        if _fingerprint(*_as_xy(X, y)) != self.fingerprint:
+            raise ValueError(
+                "pls_residual: the PLSBaseline was fitted on other spectra or targets than "
+                "those given to fit_network; fit it with fit_pls_baseline(X, y) on the same data."
+            )
+
+
+def fit_pls_baseline(
+    X: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    max_components: int = 20,
+    routes: Sequence[str] | None = None,
+    cv: int | Any = 5,
+    random_state: int | None = 0,
+) -> PLSBaseline:
+    """Choose PLS by CV on ``(X, y)`` (calibration only) and keep its out-of-fold predictions.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, points) or (n, 1, points)
+        One-channel raw spectra (PLS routes work on single spectra).
+    y : array-like of shape (n,) or (n, n_targets)
+    max_components, routes, cv, random_state
+        As in :class:`~spectune.models.PLSRegressionCV`; the out-of-fold predictions come from
+        the same folds that chose the setting.
+    """
+    X64, Y = _as_xy(X, y)
+    model = PLSRegressionCV(max_components, routes=routes, cv=cv, random_state=random_state)
+    model.fit(X64, Y)
+    oof = np.asarray(model.cv_predictions_, dtype=np.float64).reshape(len(Y), -1)
+    return PLSBaseline(LinearPLS.from_pls(model, X64), oof, model, _fingerprint(X64, Y))
+
+
+def absorb_target_mean(model: nn.Module, y_mean: np.ndarray, y_std: np.ndarray) -> None:
+    """Fold the target standardisation's mean into the output bias, in place.
+
+    ``out * y_std + y_mean`` becomes ``out' * y_std`` with ``out' = out + y_mean / y_std``, so a
+    residual network whose output layer is zero adds exactly nothing to PLS.
+    """
+    output = model.output
+    shift = torch.as_tensor(np.asarray(y_mean) / np.asarray(y_std), dtype=output.bias.dtype)
+    with torch.no_grad():
+        output.bias += shift.to(output.bias.device)
+
+
+def _as_xy(X: npt.ArrayLike, y: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 3:
+        if X.shape[1] != 1:
+            raise ValueError(
+                f"pls_residual needs one-channel spectra; got {X.shape[1]} channels. Use "
+                "pls_residual=False for multi-channel input."
+            )
+        X = X[:, 0, :]
+    Y = np.asarray(y, dtype=np.float64)
+    return X, Y.reshape(len(Y), -1)
+
+
+def _fingerprint(X: np.ndarray, Y: np.ndarray) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (X, Y):
+        digest.update(str(array.shape).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
