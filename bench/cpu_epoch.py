@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 
+import numpy as np
 import torch
 
 from spectune.data import make_synthetic
@@ -40,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def epoch_times(X: torch.Tensor, y: torch.Tensor, args: argparse.Namespace) -> list[float]:
+def epoch_times(X: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> list[float]:
     """Wall seconds of each epoch (training pass only, no validation data) after the warm-up."""
     spec = PassosCNN().spec(1, args.points, task="regression", n_outputs=1)
     model = build_model(spec, 1, args.points, seed=0)
@@ -65,7 +66,7 @@ def cpu_name() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     spectra, _ = make_synthetic(args.n, args.points, random_state=0)
-    X, y = spectra.X, spectra.y
+    X, y = spectra.X, np.asarray(spectra.y)
     spec = PassosCNN().spec(1, args.points, task="regression", n_outputs=1)
     n_params = sum(p.numel() for p in build_model(spec, 1, args.points, seed=0).parameters())
     print(f"# {' '.join(['python', *sys.argv])}")

@@ -159,6 +159,22 @@ def test_predict_refuses_a_folder_that_is_not_a_model(fitted, tmp_path: Path, ca
 
 
 @pytest.mark.parametrize(
+    ("option", "pattern"),
+    [(["--batch-size", "0"], r"batch_size must be an integer >= 1, got batch_size=0"),
+     (["--lr", "-1"], r"lr must be a finite number > 0\.0, got lr=-1\.0"),
+     (["--patience", "0"], r"early_stopping_patience must be an integer >= 1")],
+)
+def test_bad_training_option_gives_one_line_before_reading(tmp_path: Path, capsys,
+                                                           option: list[str],
+                                                           pattern: str) -> None:
+    out = tmp_path / "model"
+    # the table does not exist: the option is refused before any data is read
+    assert _run("fit", tmp_path / "absent.csv", "--target", "c0", *option, "--out", out) == 2
+    _one_line_error(capsys, "fit", pattern)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
     ("yaml_text", "pattern"),
     [
         ("preset: passos\nkernel_size: [5\n", f"{ARCH}not valid YAML"),

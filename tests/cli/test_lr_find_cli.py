@@ -83,6 +83,10 @@ def test_classification_uses_the_cross_entropy(tmp_path: Path) -> None:
         (["--lr-range", "abc"], r"--lr-range abc"),
         (["--arch", "resnet"], r"--arch resnet: not a preset"),
         (["--preprocessing", "snv+nope"], r"--preprocessing snv\+nope"),
+        (["--steps", "2"], r"--steps 2 .*at least 3 steps"),
+        (["--val-size", "1"], r"--val-size 1(\.0)?: .*between 0 and 1"),
+        (["--l2", "-1"], r"l2 must be a finite number >= 0\.0, got l2=-1\.0"),
+        (["--lr-range", "1e5:1e8"], r"diverged after 0 step.*lower the start of --lr-range"),
     ],
 )
 def test_bad_options_give_one_line_and_no_output(tmp_path: Path, capsys, args: list[str],
@@ -102,3 +106,14 @@ def test_refuses_a_non_empty_out_folder(tmp_path: Path, capsys) -> None:
     assert _lr_find(_csv(tmp_path / "train.csv"), out) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize(
+    ("lr_range", "warning"),
+    [("1e-8:1e-6", "did not diverge within --lr-range"), ("1e3:1e6", "range starts too high")],
+)
+def test_warns_when_a_rate_sits_at_the_edge_of_the_range(tmp_path: Path, caplog,
+                                                         lr_range: str, warning: str) -> None:
+    assert main(["lr-find", str(_csv(tmp_path / "train.csv")), "--target", "target",
+                 "--steps", "20", "--lr-range", lr_range, "--out", str(tmp_path / "lr")]) == 0
+    assert warning in caplog.text

@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from spectune.cli import main
 from spectune.data import make_synthetic
 from spectune.models import run_baselines
-from spectune.tuning import _run
+from spectune.tuning import _final
 from spectune.tuning._study import INTERRUPTED, n_budget_trials
 
 SPACE = {"parameters": {
@@ -60,7 +60,7 @@ def quick_baselines() -> Iterator[None]:
         return run_baselines(cal, test, cv=3, max_components=4, routes=("raw",), **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_run, "run_baselines", quick)
+        patch.setattr(_final, "run_baselines", quick)
         patch.setattr("optuna.study._optimize.gc", SimpleNamespace(collect=lambda: 0))
         yield
 

@@ -103,7 +103,9 @@ def test_shift_moves_each_spectrum_by_an_integer_with_edges_repeated(X_cal):
     x, out, _ = _augment(X_cal, shift=shift)
     padded = np.pad(x, ((0, 0), (0, 0), (shift, shift)), mode="edge")  # the reference
     n_points = x.shape[-1]
-    candidates = {k: padded[..., shift - k : shift - k + n_points] for k in range(-shift, shift + 1)}
+    candidates = {
+        k: padded[..., shift - k : shift - k + n_points] for k in range(-shift, shift + 1)
+    }
     found = []
     for i in range(len(x)):
         matches = [k for k, moved in candidates.items() if np.array_equal(out[i], moved[i])]
@@ -263,8 +265,16 @@ def test_fit_network_with_augmentation_still_learns():
     network_input = as_3d(preprocessing.build().fit(X_cal).transform(X_cal))
     augmenter = SpectralAugmenter().fit(network_input)  # Bjerrum-like defaults
     config = TrainConfig(lr=3e-3, max_epochs=80, batch_size=16, seed=0)
-    net = fit_network(X_cal, y_cal, preprocessing=preprocessing, arch="mlp", config=config,
-                      X_val=X_val, y_val=y_val, augment=augmenter)
+    net = fit_network(
+        X_cal,
+        y_cal,
+        preprocessing=preprocessing,
+        arch="mlp",
+        config=config,
+        X_val=X_val,
+        y_val=y_val,
+        augment=augmenter,
+    )
     assert net.history.train_loss[0] > 2 * net.history.train_loss[-1]
     rmse = np.sqrt(np.mean((net.predict(X_val)[:, 0] - y_val) ** 2))
     pls = PLSRegression(n_components=5).fit(X_cal, y_cal)

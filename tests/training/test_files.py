@@ -13,6 +13,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from spectune.data import make_synthetic
+from spectune.estimators import SpectralCNNRegressor
 from spectune.exceptions import ModelFileError
 from spectune.models import MLP, PassosCNN, ShenCNN
 from spectune.preprocess import PreprocessingSpec
@@ -209,3 +210,12 @@ def test_missing_or_garbled_files_are_refused(saved, tmp_path: Path, damage, mes
     damage(folder)
     with pytest.raises(ModelFileError, match=message):
         load_model(folder)
+
+
+def test_estimator_save_writes_a_folder_that_load_model_reads(tmp_path: Path) -> None:
+    X, y = _regression(1)
+    estimator = SpectralCNNRegressor(MLP(units=(8,)), max_epochs=2, random_state=0).fit(X, y)
+    estimator.save(tmp_path / "m", wavelengths=np.linspace(1000, 2500, 40), target_names=["c0"])
+    loaded = load_model(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.predict(X)[:, 0], estimator.predict(X))
+    assert loaded.target_names == ["c0"] and loaded.wavelengths[-1] == 2500

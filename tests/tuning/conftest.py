@@ -11,7 +11,7 @@ import pytest
 
 from spectune.data import Spectra, make_synthetic, split_cal_tune
 from spectune.models import run_baselines
-from spectune.tuning import _run
+from spectune.tuning import _final
 from spectune.tuning._run import TuneSettings
 from spectune.tuning._trial import Evaluation
 
@@ -25,7 +25,7 @@ def quick_baselines(monkeypatch: pytest.MonkeyPatch) -> None:
     def quick(cal: Spectra, test: Spectra | None = None, **kwargs: Any) -> dict[str, Any]:
         return run_baselines(cal, test, cv=3, max_components=4, routes=("raw",), **kwargs)
 
-    monkeypatch.setattr(_run, "run_baselines", quick)
+    monkeypatch.setattr(_final, "run_baselines", quick)
 
 
 @pytest.fixture(autouse=True)

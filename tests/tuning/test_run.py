@@ -198,7 +198,7 @@ def test_keep_top_and_warm_refit_from_the_best_trials_weights(
 
     monkeypatch.setattr(_refit, "fit_network", spy)
     out = tmp_path / "run"
-    result, metrics = _run(tiny, out, quick(n_trials=4, keep_top=2, refit="warm"))
+    result, metrics = _run(tiny, out, quick(n_trials=4, keep_top=2, refit="warm", ensemble_top=1))
     ranked = sorted((t for t in result.study.trials if t.state == TrialState.COMPLETE),
                     key=lambda t: t.value)
     assert sorted(p.name for p in (out / "trials").iterdir()) == sorted(

@@ -10,6 +10,8 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from spectune.analysis._figures import save_figure
+
 __all__ = ["ConvergenceInfo", "get_convergence_info", "plot_convergence"]
 
 
@@ -37,12 +39,10 @@ def get_convergence_info(study: optuna.Study, name: str | None = None) -> Conver
 def plot_convergence(infos: Sequence[ConvergenceInfo], path: Path, *, ylabel: str = "objective"
                      ) -> list[Path]:
     """Draw the curves into ``path`` as PNG and SVG; returns the files written."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for info in infos:
         line = ax.step(info.numbers, info.best_so_far, where="post", label=f"{info.name} best")
         ax.scatter(info.numbers, info.values, s=10, alpha=0.4, color=line[0].get_color())
@@ -51,8 +51,4 @@ def plot_convergence(infos: Sequence[ConvergenceInfo], path: Path, *, ylabel: st
     ax.set_title("Convergence: best value so far")
     ax.legend()
     fig.tight_layout()
-    written = [Path(path).with_suffix(ext) for ext in (".png", ".svg")]
-    for file in written:
-        fig.savefig(file, dpi=120)
-    plt.close(fig)
-    return written
+    return save_figure(fig, path)

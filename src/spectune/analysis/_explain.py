@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 
 import numpy as np
 import numpy.typing as npt
+import torch
+import torch.nn.functional as F
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.pipeline import Pipeline
 
@@ -22,8 +24,6 @@ from spectune.data import Spectra
 from spectune.preprocess import ConcatenateRoutes
 
 if TYPE_CHECKING:
-    import torch
-
     from spectune.training._network import SpectralNetwork
 
 __all__ = [
@@ -38,7 +38,7 @@ __all__ = [
     "vip_scores",
 ]
 
-Method = Literal["auto", "grad_cam", "integrated_gradients", "gradient_x_input"]
+Method = Literal["auto", "grad_cam", "hires_cam", "integrated_gradients", "gradient_x_input"]
 CAPTUM_INSTALL = "pip install captum"
 
 
@@ -57,7 +57,7 @@ class GradCamInfo(NamedTuple):
     route_names : tuple of str
         One label per row of ``cam``.
     method : str
-        "grad_cam", "integrated_gradients" or "gradient_x_input".
+        "grad_cam", "hires_cam", "integrated_gradients" or "gradient_x_input".
     target : int
         The explained output: target column (regression) or class code (classification).
     n_samples : int
@@ -122,7 +122,8 @@ def split_routes(
     if combine == "stack" and length == n_points and channels % k == 0:
         return routes, np.moveaxis(values.reshape(*lead, k, channels // k, n_points), -3, 0)
     raise ValueError(
-        f"input of shape [{channels}, {length}] does not split into {k} {combine}ed "
+        f"input of shape [{channels}, {length}] does not split into {k} "
+        f"{'concatenated' if combine == 'concat' else 'stacked'} "
         f"routes of {n_points} points; pass the wavelengths of the raw spectra."
     )
 
@@ -132,30 +133,37 @@ def grad_cam(
     X: Spectra | npt.ArrayLike,
     *,
     target: int = 0,
+    weighting: Literal["mean", "elementwise"] = "mean",
     wavelengths: npt.ArrayLike | None = None,
 ) -> GradCamInfo:
     """1-D grad-CAM (Selvaraju et al. 2017; Passos & Mishra 2022, section 3.3), per route.
 
-    The last conv block's activations ``A`` [n, K, L'] and the gradients of the output (the
-    predicted target, or the class logit) with respect to them give the weights
-    ``w_k = mean over L' of dy/dA_k``; ``cam = ReLU(sum_k w_k A_k)`` is linearly interpolated
-    to the input length ``L``, divided by its maximum per sample, averaged over the samples and
-    divided by the maximum again, then mapped back to the wavelengths of each route.
+    The last conv block's activations ``A`` [n, K, L'] and the gradients ``G`` of the output
+    (the predicted target, or the class logit) with respect to them are hooked. With
+    ``weighting="mean"`` (grad-CAM) ``w_k = mean over L' of G_k`` and
+    ``cam = ReLU(sum_k w_k A_k)``; with ``"elementwise"`` (HiResCAM, Draelos & Carin 2020)
+    ``cam = ReLU(sum_k G_k * A_k)``. The cam is averaged over the samples, linearly
+    interpolated to the input length ``L``, divided by its maximum and mapped back to the
+    wavelengths of each route.
+
+    Averaging the gradients over positions throws away *where* a flatten + dense head uses a
+    filter, so grad-CAM can light up wherever a filter fires (band-free baseline regions
+    included); the element-wise product keeps it, and is what :func:`explain` uses by default.
 
     Raises
     ------
     ValueError
-        For a network without conv layers (use :func:`input_attribution`), or a bad ``target``.
+        For a network without conv layers (use :func:`input_attribution`), a bad ``target``
+        or ``weighting``.
     """
-    import torch
-    import torch.nn.functional as F
-
     layer = getattr(network.model, "last_conv", None)
     if layer is None:
         raise ValueError("grad_cam needs a network with conv layers; this one has none (an "
                          "MLP): use input_attribution(network, X) instead.")
+    if weighting not in ("mean", "elementwise"):
+        raise ValueError(f"weighting must be 'mean' or 'elementwise'; got {weighting!r}.")
     X3, wl, index = _prepare(network, X, wavelengths, target)
-    inputs = torch.as_tensor(network.transform(X3))
+    inputs = _inputs(network, X3)
     captured: list[torch.Tensor] = []
     handle = layer.register_forward_hook(lambda module, args, out: captured.append(out))
     try:
@@ -164,19 +172,21 @@ def grad_cam(
             (grads,) = torch.autograd.grad(output, captured[0])
     finally:
         handle.remove()
-    acts = captured[0].detach()
-    weights = grads.mean(dim=2, keepdim=True)  # alpha_k: gradients averaged over L'
-    cam = torch.relu((weights * acts).sum(dim=1, keepdim=True))  # [n, 1, L']
-    cam = F.interpolate(cam, size=inputs.shape[-1], mode="linear", align_corners=False)
-    per_sample = _unit(cam[:, 0].numpy(), axis=-1)
-    mean_cam = _unit(per_sample.mean(axis=0))  # [L]
+    if weighting == "mean":
+        grads = grads.mean(dim=2, keepdim=True)  # w_k: gradients averaged over L'
+    cam = torch.relu((grads * captured[0].detach()).sum(dim=1)).mean(dim=0)  # [L']
+    cam = F.interpolate(cam[None, None], size=inputs.shape[-1], mode="linear",
+                        align_corners=False)
+    mean_cam = _unit(cam[0].cpu().numpy())  # [1, L]
     spec = network.preprocessing
+    names: tuple[str, ...]
     if len(spec.routes) > 1 and spec.combine == "stack":
-        names, rows = (f"all channels: {', '.join(spec.routes)}",), mean_cam[None]
+        names, rows = (f"all channels: {', '.join(spec.routes)}",), mean_cam
     else:
-        names, split = split_routes(mean_cam[None], spec.routes, spec.combine, len(wl))
+        names, split = split_routes(mean_cam, spec.routes, spec.combine, len(wl))
         rows = split[:, 0]
-    return GradCamInfo(wl, rows, X3.mean(axis=0), names, "grad_cam", index, len(X3))
+    method = "grad_cam" if weighting == "mean" else "hires_cam"
+    return GradCamInfo(wl, rows, X3.mean(axis=0), names, method, index, len(X3))
 
 
 def input_attribution(
@@ -199,20 +209,19 @@ def input_attribution(
         from captum.attr import InputXGradient, IntegratedGradients
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(f"input_attribution needs captum: {CAPTUM_INSTALL}") from exc
-    import torch
 
     if method not in ("integrated_gradients", "gradient_x_input"):
         raise ValueError(f"method must be 'integrated_gradients' or 'gradient_x_input'; got "
                          f"{method!r}.")
     X3, wl, index = _prepare(network, X, wavelengths, target)
-    inputs = torch.as_tensor(network.transform(X3))
+    inputs = _inputs(network, X3).requires_grad_()
     with _evaluating(network.model):
         if method == "integrated_gradients":
             attr = IntegratedGradients(network.model).attribute(inputs, target=index,
                                                                 n_steps=n_steps)
         else:
             attr = InputXGradient(network.model).attribute(inputs, target=index)
-    mean_abs = np.abs(attr.detach().numpy()).mean(axis=0)  # [C_net, L]
+    mean_abs = np.abs(attr.detach().cpu().numpy()).mean(axis=0)  # [C_net, L]
     spec = network.preprocessing
     names, rows = split_routes(mean_abs, spec.routes, spec.combine, len(wl))
     return GradCamInfo(wl, _unit(rows.sum(axis=1)), X3.mean(axis=0), names, method, index,
@@ -227,13 +236,24 @@ def explain(
     method: Method = "auto",
     wavelengths: npt.ArrayLike | None = None,
 ) -> GradCamInfo:
-    """Grad-CAM for a CNN, integrated gradients for an MLP ("auto"), or the method named."""
+    """One explanation: "auto" is HiResCAM for a CNN, integrated gradients for an MLP.
+
+    ``method`` may also name one: "grad_cam" (mean-weighted, as Passos & Mishra), "hires_cam"
+    (element-wise, see :func:`grad_cam`), "integrated_gradients", "gradient_x_input". For a
+    PLS-residual network (``network.linear`` set) the network's output is its correction to
+    PLS, so that correction is what every method explains; PLS's share is its coefficients.
+    """
     if method == "auto":
-        method = "grad_cam" if getattr(network.model, "last_conv", None) is not None \
+        method = "hires_cam" if getattr(network.model, "last_conv", None) is not None \
             else "integrated_gradients"
-    if method == "grad_cam":
-        return grad_cam(network, X, target=target, wavelengths=wavelengths)
-    return input_attribution(network, X, target=target, method=method, wavelengths=wavelengths)
+    if method == "grad_cam" or method == "hires_cam":
+        weighting: Literal["mean", "elementwise"] = "mean" if method == "grad_cam" \
+            else "elementwise"
+        return grad_cam(network, X, target=target, weighting=weighting, wavelengths=wavelengths)
+    if method == "integrated_gradients" or method == "gradient_x_input":
+        return input_attribution(network, X, target=target, method=method,
+                                 wavelengths=wavelengths)
+    raise ValueError(f"method must be one of {list(get_args(Method))}; got {method!r}.")
 
 
 def explain_groups(
@@ -275,7 +295,7 @@ def explain_groups(
         for g in range(n_groups):
             members = np.flatnonzero(codes == g)
             if len(members):
-                label = f"{_group_word(g, n_groups)} ({edges[g]:.3g} to {edges[g + 1]:.3g})"
+                label = f"{_group_word(g, n_groups)} y ({edges[g]:.3g} to {edges[g + 1]:.3g})"
                 groups.append((label, members, target))
     return [(label, explain(network, X3[members], target=code, method=method, wavelengths=wl))
             for label, members, code in groups]
@@ -334,8 +354,7 @@ def get_pls_coefficients_info(
 def _prepare(network: SpectralNetwork, X: Any, wavelengths: Any, target: int
              ) -> tuple[np.ndarray, np.ndarray, int]:
     X3, wl = _raw(X, wavelengths)
-    n_outputs = len(network.classes) if network.task == "classification" \
-        else network.model.output.out_features
+    n_outputs = network.arch.n_outputs
     if isinstance(target, bool) or not isinstance(target, (int, np.integer)) \
             or not 0 <= target < n_outputs:
         what = "class code (position in network.classes)" if network.task == "classification" \
@@ -361,11 +380,15 @@ def _raw(X: Any, wavelengths: Any) -> tuple[np.ndarray, np.ndarray]:
     return X, wl
 
 
+def _inputs(network: SpectralNetwork, X3: np.ndarray) -> torch.Tensor:
+    """The network's input as a tensor on the model's device."""
+    device = next(network.model.parameters()).device
+    return torch.as_tensor(network.transform(X3), device=device)
+
+
 @contextmanager
 def _evaluating(model: torch.nn.Module) -> Iterator[None]:
     """Evaluation mode (batch-norm statistics, no dropout) with gradients, then as it was."""
-    import torch
-
     was_training = model.training
     model.eval()
     try:
@@ -375,10 +398,10 @@ def _evaluating(model: torch.nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def _unit(values: np.ndarray, axis: int | None = None) -> np.ndarray:
-    """Divide by the maximum (0 stays 0: no evidence), leaving all-zero rows as they are."""
-    top = np.max(values, axis=axis, keepdims=True)
-    return np.divide(values, top, out=np.zeros_like(values, dtype=float), where=top > 0)
+def _unit(values: np.ndarray) -> np.ndarray:
+    """Divide by the maximum, so 0 stays "no evidence"; all zeros stay zeros."""
+    top = float(np.max(values))
+    return values / top if top > 0 else np.zeros_like(values, dtype=float)
 
 
 def _group_word(g: int, n: int) -> str:

@@ -31,7 +31,10 @@ from optuna.importance import (
     get_param_importances,
 )
 from optuna.search_space import intersection_search_space
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
+
+from spectune.analysis._figures import save_figure
+from spectune.analysis._study_trials import finished_trials, is_maximize
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -49,7 +52,7 @@ _GROUP_OF_STEM: dict[str, str] = {
     **dict.fromkeys(("optimizer", "lr", "lr_min", "lr_mode", "l2", "l2_beta", "weight_decay",
                      "momentum", "batch_size", "epochs", "max_epochs", "early_stopping_patience",
                      "init"), "training"),
-    **dict.fromkeys(("route", "standardise"), "input"),
+    **dict.fromkeys(("route", "standardise", "aug"), "input"),  # aug: Bjerrum augmentation
     **dict.fromkeys(("n_conv", "filters", "kernel_size", "stride", "padding", "conv_bn", "pool",
                      "pool_size", "pool_stride", "conv_dropout"), "conv"),
     # activation is shared by every block; as in the paper's figure it counts with the FC part
@@ -101,17 +104,6 @@ class ImportanceInfo(NamedTuple):
     n_trials: int
     note: str
     n_used: tuple[int, ...] = ()
-
-
-def is_maximize(study: optuna.Study) -> bool:
-    """Whether the (first) objective is maximised."""
-    return study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-
-
-def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """Complete trials with a finite first objective, in the order they were run."""
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return sorted((t for t in trials if np.isfinite(t.values[0])), key=lambda t: t.number)
 
 
 def _degenerate(trials: Sequence[FrozenTrial], params: Sequence[str]) -> str | None:
@@ -268,11 +260,11 @@ def get_importance_info(
         return ImportanceInfo((), (), (), evaluator, len(trials),
                               f"No importance: {why} among the complete trials.")
     target: Callable[[FrozenTrial], float] | None = None
-    header = [f"{'fANOVA' if evaluator == 'fanova' else 'PED-ANOVA'} (Optuna) over "
-              f"{len(trials)} complete trials."]
+    method = "fANOVA" if evaluator == "fanova" else "PED-ANOVA"
+    header = [f"{method} (Optuna) over {len(trials)} complete trials."]
     if len(study.directions) > 1:
         sign = -1.0 if evaluator == "ped_anova" and is_maximize(study) else 1.0  # PED: lower=better
-        target = lambda t: sign * t.values[0]  # noqa: E731
+        target = lambda t: sign * t.values[0]
         header.append(f"Multi-objective study: importance for its first objective only "
                       f"({study.directions[0].name.lower()}).")
     if evaluator == "fanova":
@@ -287,14 +279,6 @@ def get_importance_info(
 
 
 _GROUP_COLOURS = dict(zip(GROUPS, ("C0", "C2", "C1", "C4", "0.6"), strict=True))
-
-
-def save_figure(figure: Figure, path: str | Path) -> list[Path]:
-    """Write ``figure`` as ``path`` with the suffixes .png and .svg; returns the two files."""
-    written = [Path(path).with_suffix(ext) for ext in (".png", ".svg")]
-    for file in written:
-        figure.savefig(file, dpi=120)
-    return written
 
 
 def importance_figure(info: ImportanceInfo) -> Figure:

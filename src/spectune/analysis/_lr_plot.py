@@ -50,7 +50,7 @@ class LRRangeInfo(NamedTuple):
 
 def _get_lr_range_info(result: LRRangeResult | Mapping[str, Any]) -> LRRangeInfo:
     """The plot's data, from an :class:`LRRangeResult` or its ``as_dict()`` (from JSON)."""
-    data = result.as_dict() if isinstance(result, LRRangeResult) else result
+    data: Mapping[str, Any] = result.as_dict() if isinstance(result, LRRangeResult) else result
     lrs = np.asarray(data["lrs"], dtype=float)
     losses = np.array([math.nan if v is None else v for v in data["losses"]], dtype=float)
     losses[~np.isfinite(losses)] = math.nan

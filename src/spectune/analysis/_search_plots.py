@@ -1,4 +1,4 @@
-"""Figures of a search: optimisation history, slice plots and parallel coordinates.
+"""Figures of a search: optimisation history and slice plots (parallel coordinates: _parallel).
 
 As in Optuna's visualisation modules, each figure has a ``get_*_info`` function that computes
 plain, tested data from the study, and a thin matplotlib drawing (no plotly, no pyplot: the
@@ -8,7 +8,6 @@ figures are made on matplotlib's Agg canvas and need no display). Every figure u
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
@@ -18,13 +17,9 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from spectune.analysis._importance import (
-    ImportanceInfo,
-    finished_trials,
-    get_importance_info,
-    is_maximize,
-    save_figure,
-)
+from spectune.analysis._figures import save_figure
+from spectune.analysis._importance import ImportanceInfo, get_importance_info
+from spectune.analysis._study_trials import direction_name, finished_trials, is_maximize
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -32,20 +27,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HistoryInfo",
-    "ParallelInfo",
     "SliceInfo",
     "SlicePanel",
     "get_history_info",
-    "get_parallel_info",
     "get_slice_info",
     "plot_history",
-    "plot_parallel",
     "plot_slices",
 ]
-
-
-def _direction(study: optuna.Study) -> str:
-    return "maximize" if is_maximize(study) else "minimize"
 
 
 class HistoryInfo(NamedTuple):
@@ -80,7 +68,7 @@ def get_history_info(study: optuna.Study) -> HistoryInfo:
                     + tuple(n for n in states[TrialState.COMPLETE] if n not in kept))
     return HistoryInfo(tuple(t.number for t in trials), tuple(values), tuple(best),
                        None if at is None else trials[at].number,
-                       None if at is None else values[at], _direction(study),
+                       None if at is None else values[at], direction_name(study),
                        states[TrialState.PRUNED], tuple(failed))
 
 
@@ -92,7 +80,7 @@ def history_figure(info: HistoryInfo, *, ylabel: str = "objective") -> Figure:
     ax = figure.add_subplot()
     ax.scatter(info.numbers, info.values, s=14, color="C0", alpha=0.6, label="complete trial")
     ax.step(info.numbers, info.best_so_far, where="post", color="C1", label="best so far")
-    if info.best_number is not None:
+    if info.best_number is not None and info.best_value is not None:
         ax.scatter([info.best_number], [info.best_value], s=120, marker="*", color="C3",
                    zorder=3, label=f"best: trial {info.best_number} ({info.best_value:.4g})")
     for numbers, colour, label in ((info.pruned, "0.5", "pruned"), (info.failed, "C3", "failed")):
@@ -112,11 +100,11 @@ def plot_history(info: HistoryInfo, path: str | Path, *, ylabel: str = "objectiv
     return save_figure(history_figure(info, ylabel=ylabel), path)
 
 
-def _distribution(trials: Sequence[FrozenTrial], name: str) -> BaseDistribution:
+def distribution_of(trials: Sequence[FrozenTrial], name: str) -> BaseDistribution:
     return next(t.distributions[name] for t in trials if name in t.distributions)
 
 
-def _top_params(study: optuna.Study, trials: Sequence[FrozenTrial], params: Sequence[str] | None,
+def top_params(study: optuna.Study, trials: Sequence[FrozenTrial], params: Sequence[str] | None,
                 k: int, importance: ImportanceInfo | None) -> list[str]:
     """``params`` as given (checked), else the ``k`` most important (fANOVA unless given)."""
     seen = list(dict.fromkeys(n for t in trials for n in t.params))
@@ -159,9 +147,10 @@ def get_slice_info(study: optuna.Study, params: Sequence[str] | None = None, *, 
     unless ``importance`` is given), over the complete trials."""
     trials = finished_trials(study)
     panels = []
-    for name in _top_params(study, trials, params, k, importance):
-        dist = _distribution(trials, name)
+    for name in top_params(study, trials, params, k, importance):
+        dist = distribution_of(trials, name)
         having = [t for t in trials if name in t.params]
+        scale: Literal["linear", "log", "categorical"]
         if isinstance(dist, CategoricalDistribution):
             x = [float(dist.to_internal_repr(t.params[name])) for t in having]
             scale, categories = "categorical", tuple(str(c) for c in dist.choices)
@@ -170,12 +159,24 @@ def get_slice_info(study: optuna.Study, params: Sequence[str] | None = None, *, 
             scale, categories = ("log" if getattr(dist, "log", False) else "linear"), ()
         panels.append(SlicePanel(name, tuple(x), tuple(float(t.values[0]) for t in having),
                                  tuple(t.number for t in having), scale, categories))
-    return SliceInfo(tuple(panels), _direction(study), len(trials))
+    return SliceInfo(tuple(panels), direction_name(study), len(trials))
+
+
+def _log_axis(ax: Axes, x: Sequence[float]) -> None:
+    """A log x axis with plain labels (1-2-5 in a narrow range; no overlapping minor ones)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    if x and max(x) / min(x) < 20:  # under ~1 decade: 1, 2, 5 per decade
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def slices_figure(info: SliceInfo, *, ylabel: str = "objective") -> Figure:
     """One panel per hyperparameter, sharing the objective axis; colour is the trial number."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     n = max(len(info.panels), 1)
     figure = Figure(figsize=(2.8 * n + 0.8, 3.4), layout="constrained")
@@ -185,7 +186,9 @@ def slices_figure(info: SliceInfo, *, ylabel: str = "objective") -> Figure:
         points = ax.scatter(panel.x, panel.y, c=panel.numbers, cmap="viridis", vmin=0,
                             vmax=max(last, 1), s=14, alpha=0.8)
         if panel.scale == "log":
-            ax.set_xscale("log")
+            _log_axis(ax, panel.x)
+        elif panel.x and all(float(v).is_integer() for v in panel.x):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         elif panel.scale == "categorical":
             ax.set_xticks(range(len(panel.categories)), panel.categories, rotation=30)
             ax.set_xlim(-0.5, len(panel.categories) - 0.5)
@@ -200,115 +203,3 @@ def slices_figure(info: SliceInfo, *, ylabel: str = "objective") -> Figure:
 def plot_slices(info: SliceInfo, path: str | Path, *, ylabel: str = "objective") -> list[Path]:
     """Draw the slice plots into ``path`` as PNG and SVG; returns the files written."""
     return save_figure(slices_figure(info, ylabel=ylabel), path)
-
-
-class ParallelInfo(NamedTuple):
-    """Parallel coordinates: one line per complete trial across the chosen hyperparameters and
-    the objective (last axis).
-
-    ``coords[i, j]`` is trial ``i`` on axis ``j``, scaled to [0, 1]: a numeric hyperparameter
-    over its search range (in log space for a log-scale one), a categorical one by the index of
-    its value among the choices, the objective over its observed range; NaN where the
-    hyperparameter does not exist in that trial (conditional). ``ticks[j]`` gives positions and
-    labels for axis ``j``; ``best_row`` is the best trial's row.
-    """
-
-    names: tuple[str, ...]
-    numbers: tuple[int, ...]
-    values: tuple[float, ...]
-    coords: np.ndarray
-    ticks: tuple[tuple[tuple[float, ...], tuple[str, ...]], ...]
-    best_row: int | None
-    direction: str
-
-
-def _scale(dist: BaseDistribution, raw: Sequence[float]) -> tuple[np.ndarray, tuple[
-        tuple[float, ...], tuple[str, ...]]]:
-    """Scale a distribution's values to [0, 1] (NaN stays NaN) and give that axis' ticks."""
-    x = np.asarray(raw, dtype=float)
-    if isinstance(dist, CategoricalDistribution):
-        top = max(len(dist.choices) - 1, 1)
-        positions = tuple(i / top for i in range(len(dist.choices)))
-        return x / top, (positions, tuple(str(c) for c in dist.choices))
-    low, high = float(dist.low), float(dist.high)  # type: ignore[attr-defined]
-    warp = np.log if getattr(dist, "log", False) else (lambda v: v)
-    span = float(warp(high) - warp(low))
-    scaled = (warp(x) - warp(low)) / span if span > 0 else np.where(np.isnan(x), np.nan, 0.5)
-    middle = math.sqrt(low * high) if getattr(dist, "log", False) else (low + high) / 2
-    marks = (low, middle, high) if span > 0 else (low,)
-    positions = (0.0, 0.5, 1.0) if span > 0 else (0.5,)
-    return scaled, (positions, tuple(f"{m:.3g}" for m in marks))
-
-
-def get_parallel_info(study: optuna.Study, params: Sequence[str] | None = None, *, k: int = 6,
-                      importance: ImportanceInfo | None = None) -> ParallelInfo:
-    """Parallel coordinates of ``params`` (default: the ``k`` most important) and the
-    objective, over the complete trials."""
-    trials = finished_trials(study)
-    names = _top_params(study, trials, params, k, importance)
-    columns, ticks = [], []
-    for name in names:
-        dist = _distribution(trials, name)
-        raw = [dist.to_internal_repr(t.params[name]) if name in t.params else math.nan
-               for t in trials]
-        scaled, axis_ticks = _scale(dist, raw)
-        columns.append(scaled)
-        ticks.append(axis_ticks)
-    values = np.array([t.values[0] for t in trials], dtype=float)
-    objective = optuna.distributions.FloatDistribution(float(values.min()), float(values.max())
-                                                       ) if len(values) else None
-    if objective is not None:
-        scaled, axis_ticks = _scale(objective, values)
-        columns.append(scaled)
-        ticks.append(axis_ticks)
-    coords = np.column_stack(columns) if len(values) else np.empty((0, len(names) + 1))
-    best = None
-    if len(values):
-        best = int(np.argmax(values) if is_maximize(study) else np.argmin(values))
-    return ParallelInfo((*names, "objective"), tuple(t.number for t in trials),
-                        tuple(values.tolist()), coords, tuple(ticks), best, _direction(study))
-
-
-def _draw_axes(ax: Axes, info: ParallelInfo) -> None:
-    for j, (positions, labels) in enumerate(info.ticks):
-        ax.axvline(j, color="0.3", linewidth=0.8)
-        for position, label in zip(positions, labels, strict=True):
-            ax.text(j + 0.03, position, label, fontsize="x-small", va="center")
-
-
-def parallel_figure(info: ParallelInfo, *, ylabel: str = "objective") -> Figure:
-    """One line per trial, coloured by its objective value; the best trial drawn thick."""
-    from matplotlib import colormaps
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
-    from matplotlib.figure import Figure
-
-    n_axes = len(info.names)
-    figure = Figure(figsize=(1.4 * n_axes + 2.0, 4.2), layout="constrained")
-    ax = figure.add_subplot()
-    values = np.asarray(info.values)
-    norm = Normalize(*(values.min(), values.max()) if len(values) else (0.0, 1.0))
-    cmap = colormaps["viridis_r" if info.direction == "minimize" else "viridis"]  # best = yellow
-    xs = np.arange(n_axes)
-    for row in np.argsort(-values if info.direction == "minimize" else values):  # best on top
-        ax.plot(xs, info.coords[row], color=cmap(norm(values[row])), alpha=0.6, linewidth=1.0)
-    if info.best_row is not None:
-        ax.plot(xs, info.coords[info.best_row], color="C3", linewidth=2.5,
-                label=f"best: trial {info.numbers[info.best_row]}")
-        ax.legend(loc="upper right", fontsize="small")
-    _draw_axes(ax, info)
-    ax.set_xticks(xs, [*info.names[:-1], ylabel], rotation=20)
-    ax.set_yticks([])
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_xlim(-0.2, n_axes - 0.6)
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
-    figure.colorbar(ScalarMappable(norm, cmap), ax=ax, label=f"{ylabel} ({info.direction})")
-    ax.set_title(f"Parallel coordinates ({len(values)} complete trials)", fontsize="medium")
-    return figure
-
-
-def plot_parallel(info: ParallelInfo, path: str | Path, *, ylabel: str = "objective"
-                  ) -> list[Path]:
-    """Draw the parallel coordinates into ``path`` as PNG and SVG; returns the files written."""
-    return save_figure(parallel_figure(info, ylabel=ylabel), path)

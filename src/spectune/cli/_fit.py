@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from spectune._outdir import check_out_dir, staged_output
 from spectune._json import write_json
+from spectune._outdir import check_out_dir, staged_output
 from spectune.cli._common import add_data_arguments, describe, load_dataset
 from spectune.estimators import SpectralCNNClassifier, SpectralCNNRegressor
 from spectune.exceptions import SpectuneError
@@ -18,6 +18,7 @@ from spectune.metrics import classification_metrics, regression_metrics
 from spectune.models import ArchSpec
 from spectune.models._arch_params import MLP, PassosCNN, ShenCNN
 from spectune.preprocess._spec import PreprocessingSpec
+from spectune.training import TrainConfig
 from spectune.training._files import save_model
 
 _PRESETS = {"passos": PassosCNN, "shen": ShenCNN, "mlp": MLP}
@@ -48,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     check_out_dir(args.out, overwrite=args.overwrite)
     arch = read_arch(args.arch)
     preprocessing = parse_preprocessing(args.preprocessing)
+    train_config(lr=args.lr, l2=args.l2, batch_size=args.batch_size, max_epochs=args.epochs,
+                 early_stopping_patience=args.patience, seed=args.seed)  # checked before reading
     data = load_dataset(args)
     task = data.train.task
     cls = SpectralCNNRegressor if task == "regression" else SpectralCNNClassifier
@@ -99,6 +102,14 @@ def read_arch(value: str) -> Any:
         return ArchSpec.from_dict(spec)
     except (TypeError, ValueError) as error:
         raise SpectuneError(f"--arch {value}: {str(error).splitlines()[0]}") from None
+
+
+def train_config(**settings: Any) -> TrainConfig:
+    """The training options as a TrainConfig; a bad value is a one-line user error."""
+    try:
+        return TrainConfig(**settings)
+    except ValueError as error:
+        raise SpectuneError(f"{error} Check the option of that name.") from None
 
 
 def parse_preprocessing(value: str) -> PreprocessingSpec:

@@ -2,7 +2,7 @@
 
 Passos & Mishra (2022) take Adam's initial rate (LR_max) and the floor of the plateau schedule
 (LR_min) from an LR range test (Smith 2017). It runs on the training part only: the test split
-(``--test`` or the held-out share) is never read into it, the preprocessing is fitted on a
+(``--test`` or the held-out share) is set aside unused, the preprocessing is fitted on a
 calibration part, and the loss is watched on a validation part of the training data. No
 augmentation is applied.
 """
@@ -10,6 +10,7 @@ augmentation is applied.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,14 @@ from spectune._json import write_json
 from spectune._outdir import check_out_dir, staged_output
 from spectune.analysis._lr_plot import plot_lr_range
 from spectune.cli._common import add_data_arguments, describe, load_dataset
-from spectune.cli._fit import parse_preprocessing, read_arch
+from spectune.cli._fit import parse_preprocessing, read_arch, train_config
 from spectune.data import Spectra, split_cal_tune
 from spectune.exceptions import SpectuneError
 from spectune.models import build_model, resolve_arch
-from spectune.training import LRRangeResult, TrainConfig, lr_range_test
+from spectune.training import LRRangeResult, lr_range_test
 from spectune.training._network import as_3d
+
+log = logging.getLogger("spectune")
 
 DEFAULT_LR_RANGE = "1e-6:1"
 DEFAULT_VAL_SIZE = 0.2
@@ -59,26 +62,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     check_out_dir(args.out, overwrite=args.overwrite)
     lr_start, lr_end = parse_lr_range(args.lr_range)
+    if args.steps < 3 or not 0 < args.val_size < 1:
+        raise SpectuneError(f"--steps {args.steps} --val-size {args.val_size}: the range test "
+                            "needs at least 3 steps and a validation share between 0 and 1.")
     arch = read_arch(args.arch)
     preprocessing = parse_preprocessing(args.preprocessing)
-    config = TrainConfig(batch_size=args.batch_size, l2=args.l2, seed=args.seed)
+    config = train_config(batch_size=args.batch_size, l2=args.l2, seed=args.seed)
     data = load_dataset(args)  # data.test is set aside and never used below
     parts = split_cal_tune(data.train, method=args.split, tune_size=args.val_size,
                            random_state=args.seed)
     cal, val = data.train[parts.cal], data.train[parts.tune]
+    task = str(data.train.task)  # read with --target, so always set
     transformer = preprocessing.build().fit(cal.flat_X())  # calibration statistics only
     X_cal, X_val = (as_3d(transformer.transform(part.flat_X())) for part in (cal, val))
-    y_cal, y_val, n_outputs = _targets(cal, val)
+    y_cal, y_val, n_outputs = _targets(cal, val, task)
     channels, points = X_cal.shape[1:]
-    spec = resolve_arch(arch, channels, points, task=cal.task, n_outputs=n_outputs)
+    spec = resolve_arch(arch, channels, points, task=task, n_outputs=n_outputs)
     try:
         result = lr_range_test(
             lambda: build_model(spec, channels, points, seed=args.seed), X_cal, y_cal, X_val,
-            y_val, task=cal.task, config=config, lr_start=lr_start, lr_end=lr_end,
+            y_val, task=task, config=config, lr_start=lr_start, lr_end=lr_end,
             n_steps=args.steps,
         )
-    except ValueError as error:  # e.g. diverged at once: the message says to lower the start
-        raise SpectuneError(f"lr-find: {error}") from None
+    except ValueError as error:  # the loss diverged at once
+        start = str(error).replace("lower lr_start", "lower the start of --lr-range")
+        raise SpectuneError(start) from None
     settings = {
         "arch": spec.to_dict(), "preprocessing": preprocessing.to_dict(),
         "train_config": config.as_dict(), "lr_start": lr_start, "lr_end": lr_end,
@@ -87,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     }
     with staged_output(args.out, overwrite=args.overwrite) as stage:
         write_json(stage / "lr_range.json", {**result.as_dict(), "settings": settings})
-        _save_figure(result, stage, cal.task)
+        _save_figure(result, stage, task)
+    _warn_if_truncated(result)
     print(f"LR_min = {result.lr_min:.3g}  LR_max = {result.lr_max:.3g}  (curve in {args.out})")
     return 0
 
@@ -107,12 +116,23 @@ def parse_lr_range(text: str) -> tuple[float, float]:
     return start, end
 
 
-def _targets(cal: Spectra, val: Spectra) -> tuple[np.ndarray, np.ndarray, int]:
+def _warn_if_truncated(result: LRRangeResult) -> None:
+    """The curve must fall and then rise inside the range, or a rate sits at its edge."""
+    if int(np.argmin(result.smoothed)) == 0:
+        log.warning("the loss was lowest at the first learning rate: the range starts too "
+                    "high; lower the start of --lr-range")
+    elif result.diverged_at is None:
+        log.warning("the loss did not diverge within --lr-range: LR_max may be too low; raise "
+                    "the end of --lr-range")
+
+
+def _targets(cal: Spectra, val: Spectra, task: str) -> tuple[np.ndarray, np.ndarray, int]:
     """Regression targets as they are; class labels as codes of the training part's classes."""
-    if cal.task == "regression":
-        return cal.y, val.y, cal.y.shape[1]
-    classes = np.unique(np.concatenate([cal.y, val.y]))
-    return np.searchsorted(classes, cal.y), np.searchsorted(classes, val.y), len(classes)
+    y_cal, y_val = np.asarray(cal.y), np.asarray(val.y)
+    if task == "regression":
+        return y_cal, y_val, y_cal.shape[1]
+    classes = np.unique(np.concatenate([y_cal, y_val]))
+    return np.searchsorted(classes, y_cal), np.searchsorted(classes, y_val), len(classes)
 
 
 def _save_figure(result: LRRangeResult, folder: Path, task: str) -> None:

@@ -1,4 +1,8 @@
-"""``spectune predict MODEL DATA --out preds.csv``: predictions from a saved model folder."""
+"""``spectune predict MODEL DATA --out preds.csv``: predictions from a saved model folder.
+
+``--interval 0.9`` adds split-conformal prediction intervals (regression), computed by MAPIE from
+the conformalization data stored in the model folder (:mod:`spectune.training._conformal`).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import pandas as pd
 
 from spectune.data import align_to_grid, read_table
 from spectune.exceptions import SpectuneError
+from spectune.training._conformal import check_level, predict_interval
 from spectune.training._files import load_model
 
 
@@ -19,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "predict", help="predict with a saved model folder",
         description="One row per sample: the sample id if any, then pred_<target> per target "
-        "(regression) or the class and one probability column per class.",
+        "(regression; with --interval also lower_<target> and upper_<target>) or the class and "
+        "one probability column per class.",
     )
     parser.add_argument("model", type=Path, help="model folder (from fit or tune)")
     parser.add_argument("data", type=Path, help="table of spectra on the training grid")
@@ -28,10 +34,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--resample", action="store_true",
                         help="interpolate spectra onto the model's wavelength grid if they differ")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    parser.add_argument("--interval", type=float, metavar="LEVEL",
+                        help="add conformal prediction intervals that cover the truth with "
+                        "probability LEVEL, e.g. 0.9 (regression models that store "
+                        "conformalization data, as tune's do); they are centred on the model "
+                        "the data were held out from, which may differ a little from pred_")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.interval is not None:
+        try:
+            check_level(args.interval)
+        except ValueError:
+            raise SpectuneError(f"--interval {args.interval:g}: the level must lie strictly "
+                                "between 0 and 1, e.g. 0.9.") from None
     if args.out.exists() and not args.overwrite:
         raise SpectuneError(f"--out {args.out}: file exists; choose another path or pass "
                             "--overwrite.")
@@ -43,10 +60,15 @@ def run(args: argparse.Namespace) -> int:
     if spectra.ids is not None:
         table[args.id_column or "sample"] = spectra.ids
     X = spectra.flat_X()
+    bounds = None if args.interval is None else _intervals(model, X, args)
     if model.task == "regression":
         pred = model.predict(X)
         for i, name in enumerate(model.target_names):
             table[f"pred_{name}"] = pred[:, i]
+        if bounds is not None:
+            lower, upper = bounds
+            for i, name in enumerate(model.target_names):
+                table[f"lower_{name}"], table[f"upper_{name}"] = lower[:, i], upper[:, i]
     else:
         proba = model.predict_proba(X)
         table["pred_class"] = model.classes[proba.argmax(axis=1)]
@@ -55,6 +77,16 @@ def run(args: argparse.Namespace) -> int:
     _write_atomically(table, args.out)
     print(f"wrote {len(table)} predictions to {args.out}")
     return 0
+
+
+def _intervals(model, X: np.ndarray,  # type: ignore[no-untyped-def]
+               args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds ``[n, n_targets]`` at level ``args.interval``."""
+    try:
+        _, lower, upper = predict_interval(model, X, args.interval)
+    except SpectuneError as error:
+        raise SpectuneError(f"--interval with {args.model}: {error}") from None
+    return lower, upper
 
 
 def _cut(spectra, wavelengths: np.ndarray):  # type: ignore[no-untyped-def]

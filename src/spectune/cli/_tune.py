@@ -63,6 +63,12 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--refit", choices=("scratch", "warm"), default=d.refit)
     t.add_argument("--keep-top", type=int, default=d.keep_top,
                    help="keep the weights of the best K trials in OUT/trials/")
+    t.add_argument("--ensemble", type=int, dest="ensemble_top",
+                   help="average up to K distinct top trials, K chosen on the tuning set "
+                   "(default: up to 3; an explicit K is required)")
+    t.add_argument("--ensemble-seeds", type=int, default=d.ensemble_seeds,
+                   help="also average up to N initial seeds of the best trial (chosen on the "
+                   "tuning set)")
     t.add_argument("--tune-size", type=float, default=d.tune_size,
                    help="share of the training data held out as tuning set")
     s = parser.add_argument_group("storage")
@@ -84,7 +90,8 @@ def settings_from(args: argparse.Namespace) -> TuneSettings:
         n_trials=args.trials, timeout=args.timeout, storage=args.storage,
         study_name=args.study_name, resume=args.resume, seed=args.seed, device=args.device,
         max_epochs=args.max_epochs, patience=args.patience, lr_mode=args.lr_mode,
-        refit=args.refit, keep_top=args.keep_top, split=args.split, test_size=args.test_size,
+        refit=args.refit, keep_top=args.keep_top, ensemble_top=args.ensemble_top,
+        ensemble_seeds=args.ensemble_seeds, split=args.split, test_size=args.test_size,
         tune_size=args.tune_size, show_progress=not args.quiet,
     )
 

@@ -52,7 +52,7 @@ from sklearn.base import BaseEstimator
 from spectune.exceptions import DataError
 from spectune.preprocess._base import check_fitted, validate_spectra
 
-__all__ = ["SpectralAugmenter", "augmenter_from_params", "AUGMENT_PARAMS"]
+__all__ = ["AUGMENT_PARAMS", "SpectralAugmenter", "augmenter_from_params"]
 
 # space parameter -> SpectralAugmenter parameter
 AUGMENT_PARAMS = {
@@ -69,12 +69,10 @@ def _check_magnitudes(values: Mapping[str, Any], *, prefix: str) -> None:
     for name, value in values.items():
         label = f"{prefix}{name}"
         integer = name == "shift"
-        kind = Integral if integer else Real
-        if isinstance(value, bool) or not isinstance(value, kind):
-            what = "an int" if integer else "a number"
-            raise ValueError(f"{label} must be {what} >= 0, got {value!r}.")
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{label} must be >= 0, got {value!r}; 0 switches it off.")
+        number = isinstance(value, Integral if integer else Real) and not isinstance(value, bool)
+        if not number or not (math.isfinite(value) and value >= 0):
+            rule = ">= 0" if number else ("an int" if integer else "a number") + " >= 0"
+            raise ValueError(f"{label} must be {rule}, got {value!r}; 0 switches it off.")
     if values.get("scale", 0) >= 1:
         raise ValueError(
             f"{prefix}scale must be < 1 (a factor 1 + U(-scale, scale) must stay positive), "
@@ -202,8 +200,9 @@ class SpectralAugmenter(BaseEstimator):
 
         out = x
         if self.shift:
-            k = torch.randint(-self.shift, self.shift + 1, (n, 1), generator=generator,
-                              device=device)
+            k = torch.randint(
+                -self.shift, self.shift + 1, (n, 1), generator=generator, device=device
+            )
             # out[..., i] = x[..., i - k], clamped at the edges: the content moves right by k
             idx = (torch.arange(points, device=device) - k).clamp_(0, points - 1)
             out = torch.gather(out, 2, idx[:, None, :].expand(n, channels, points))

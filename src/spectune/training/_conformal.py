@@ -65,7 +65,7 @@ class ConformalSet:
         Raw spectra, as the model's ``predict`` takes them.
     y : ndarray of shape (n, n_targets), float64
     source : str
-        A line for ``model.json``, e.g. "tuning set (40 spectra), not fitted by the interval model".
+        A line for ``model.json``, e.g. "tuning set (40 spectra), never fitted by the model".
     """
 
     X: np.ndarray
@@ -93,7 +93,7 @@ class ConformalSet:
 
 def conformal_data(spectra: Spectra, source: str) -> ConformalSet:
     """The conformalization set of held-out ``spectra`` (regression), described by ``source``."""
-    if spectra.task != "regression":
+    if spectra.task != "regression" or spectra.y is None:
         raise DataError(f"{spectra.source}: conformal intervals are for regression; the target is "
                         f"a {spectra.task} target.")
     return ConformalSet(spectra.flat_X(), spectra.y, source)

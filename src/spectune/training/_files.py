@@ -82,7 +82,7 @@ class SavedModel:
         """The interval model's prediction: mean of ``interval_members``, else :meth:`predict`."""
         if not self.interval_members:
             return self.predict(X)
-        return sum(m.predict(X) for m in self.interval_members) / len(self.interval_members)
+        return np.mean([m.predict(X) for m in self.interval_members], axis=0)
 
 
 def save_model(
@@ -227,7 +227,8 @@ def _member(
         transformer = restore_fitted_arrays(pre, _strip(tensors, prefix + "pre."), *in_shape)
         channels, points = pre.output_shape(*in_shape)
         model = build_model(arch, channels, points, seed=0)
-        state = {k: torch.from_numpy(v.copy()) for k, v in _strip(tensors, prefix + "model.").items()}
+        weights = _strip(tensors, prefix + "model.")
+        state = {k: torch.from_numpy(v.copy()) for k, v in weights.items()}
         model.load_state_dict(state, strict=True)
         linear = _linear(d.get("pls"), prefix, tensors, in_shape)
         config = TrainConfig(

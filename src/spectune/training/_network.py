@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from torch import nn
 
 from spectune.models import ArchSpec, build_model
@@ -30,10 +30,11 @@ from spectune.training._residual import (
     PLSBaseline,
     absorb_target_mean,
     fit_pls_baseline,
+    start_as_pls,
 )
 from spectune.training._trainer import Augment, train
 
-__all__ = ["SpectralNetwork", "fit_network", "as_3d"]
+__all__ = ["SpectralNetwork", "as_3d", "fit_network"]
 
 
 @dataclass
@@ -123,7 +124,8 @@ def fit_network(
     (:func:`fit_pls_baseline` with ``random_state=config.seed``); a :class:`PLSBaseline` fitted
     on the same ``X, y`` is reused (fit it once for all the trials of a study). The network then
     learns ``y`` minus PLS's out-of-fold prediction (validation: ``y_val`` minus the refitted
-    PLS's prediction) and predicts PLS + network.
+    PLS's prediction) and predicts PLS + network; its output layer starts at zero, so training
+    starts from PLS and leaves it only as far as the loss rewards.
     """
     baseline = _baseline(pls_residual, X, y, task, config.seed)
     if baseline is not None:
@@ -143,16 +145,20 @@ def fit_network(
     else:
         classes = None
         n_outputs = 1 if np.ndim(y) == 1 else np.shape(y)[1]
+    if augment is not None and hasattr(augment, "fit"):
+        augment = clone(augment).fit(Xt)  # magnitudes relative to the calibration spread
     spec = resolve_arch(arch, Xt.shape[1], Xt.shape[2], task=task, n_outputs=n_outputs)
     model = build_model(spec, Xt.shape[1], Xt.shape[2], seed=config.seed)
     if init_state is not None:
         model.load_state_dict(dict(init_state))
+    elif baseline is not None:
+        start_as_pls(model)
     result = train(
         model, Xt, y, Xv, y_val, config=config, callbacks=callbacks, task=task, augment=augment
     )
     y_mean = result.y_mean
-    if baseline is not None:
-        absorb_target_mean(result.model, result.y_mean, result.y_std)
+    if baseline is not None and y_mean is not None and result.y_std is not None:
+        absorb_target_mean(result.model, y_mean, result.y_std)
         y_mean = None
     return SpectralNetwork(
         preprocessing,
@@ -189,7 +195,11 @@ def _baseline(
     pls_residual: bool | PLSBaseline, X: npt.ArrayLike, y: npt.ArrayLike, task: str, seed: int
 ) -> PLSBaseline | None:
     """The PLS baseline of a residual network (None without ``pls_residual``)."""
-    if pls_residual is False:
+    if not isinstance(pls_residual, (bool, np.bool_, PLSBaseline)):
+        raise TypeError(
+            f"pls_residual must be True, False or a PLSBaseline; got {pls_residual!r}."
+        )
+    if pls_residual is False or pls_residual is np.False_:
         return None
     if task != "regression":
         raise ValueError(
@@ -198,10 +208,6 @@ def _baseline(
     if isinstance(pls_residual, PLSBaseline):
         pls_residual.check(X, y)
         return pls_residual
-    if pls_residual is not True:
-        raise ValueError(
-            f"pls_residual must be True, False or a PLSBaseline; got {pls_residual!r}."
-        )
     return fit_pls_baseline(X, y, random_state=seed)
 
 

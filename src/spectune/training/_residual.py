@@ -32,7 +32,7 @@ from torch import nn
 from spectune.models import PLSRegressionCV
 from spectune.preprocess._spec import PreprocessingSpec
 
-__all__ = ["LinearPLS", "PLSBaseline", "absorb_target_mean", "fit_pls_baseline"]
+__all__ = ["LinearPLS", "PLSBaseline", "absorb_target_mean", "fit_pls_baseline", "start_as_pls"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,16 +139,38 @@ def fit_pls_baseline(
     return PLSBaseline(LinearPLS.from_pls(model, X64), oof, model, _fingerprint(X64, Y))
 
 
+def start_as_pls(model: nn.Module) -> None:
+    """Zero the output layer, in place: before training, the residual model *is* PLS.
+
+    Early stopping then keeps the network only where it improves on PLS, which is what lets a
+    search fall back to PLS (a random output layer would add noise to PLS from the first epoch).
+    The hidden layers still learn: the output layer's gradient is not zero, and theirs follows.
+    """
+    output = _output(model)
+    with torch.no_grad():
+        output.weight.zero_()
+        output.bias.zero_()
+
+
 def absorb_target_mean(model: nn.Module, y_mean: np.ndarray, y_std: np.ndarray) -> None:
     """Fold the target standardisation's mean into the output bias, in place.
 
     ``out * y_std + y_mean`` becomes ``out' * y_std`` with ``out' = out + y_mean / y_std``, so a
     residual network whose output layer is zero adds exactly nothing to PLS.
     """
-    output = model.output
-    shift = torch.as_tensor(np.asarray(y_mean) / np.asarray(y_std), dtype=output.bias.dtype)
+    bias = _output(model).bias
+    shift = torch.as_tensor(np.asarray(y_mean) / np.asarray(y_std), dtype=bias.dtype)
     with torch.no_grad():
-        output.bias += shift.to(output.bias.device)
+        bias.add_(shift.to(bias.device))
+
+
+def _output(model: nn.Module) -> nn.Linear:
+    """The output layer of a network built by ``spectune.models.build_model``."""
+    output = model.output
+    if not isinstance(output, nn.Linear) or output.bias is None:
+        raise TypeError(f"a PLS-residual network needs a linear output layer with a bias; "
+                        f"got {type(output).__name__}.")
+    return output
 
 
 def _as_xy(X: npt.ArrayLike, y: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:

@@ -65,7 +65,7 @@ _DENSE = {"units": "units", "fc_bn": "batch_norm", "dropout": "dropout"}
 _TRAIN = tuple(f.name for f in dataclasses.fields(TrainConfig))
 # parameter -> (TrainConfig field, conversion); Passos & Mishra use Keras l2(beta / 2).
 _TRAIN_ALIASES: dict[str, tuple[str, Callable[[Any], Any]]] = {"l2_beta": ("l2", lambda b: b / 2)}
-_EXTRA = ("lr_mode",)
+_EXTRA = ("lr_mode", "aug", "pls_residual")
 _EXTRA_PREFIXES = ("aug_", "extra_")
 _CHANNEL_TOKENS = {"d1": "sg1", "d2": "sg2"}
 _POOL = {True: "max", False: None, "none": None, None: None}

@@ -15,8 +15,11 @@ from typing import Any, Literal
 import optuna
 
 from spectune.data import Spectra
+from spectune.training._augment import augmenter_from_params
 from spectune.training._network import SpectralNetwork, fit_network
+from spectune.training._residual import fit_pls_baseline
 from spectune.tuning._materialise import TrialPlan
+from spectune.tuning._trial import wants_pls_residual
 
 __all__ = ["refit"]
 
@@ -46,8 +49,10 @@ def refit(
         config = dataclasses.replace(config, lr=lr, lr_min=min(config.lr_min, lr),
                                      max_epochs=max(1, epochs // 4))
         init_state = warm_state
+    residual = (fit_pls_baseline(pool.flat_X(), pool.y, random_state=seed)
+                if wants_pls_residual(plan, pool) else False)
     return fit_network(
         pool.flat_X(), pool.y, preprocessing=plan.preprocess, arch=plan.arch, config=config,
         task=pool.task, classes=pool.classes if pool.task == "classification" else None,
-        init_state=init_state,
+        init_state=init_state, augment=augmenter_from_params(plan.extra), pls_residual=residual,
     )

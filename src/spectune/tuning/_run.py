@@ -21,14 +21,11 @@ from optuna.trial import TrialState
 from spectune._json import write_json
 from spectune.data import Spectra, cv_splitter, split_cal_tune, split_indices
 from spectune.exceptions import SpectuneError
-from spectune.metrics import classification_metrics, regression_metrics
-from spectune.models import run_baselines
 from spectune.training._files import load_model, save_model
 from spectune.training._lr_find import find_learning_rates
-from spectune.tuning._artifacts import write_predictions, write_spectra
+from spectune.tuning._final import ensemble_size, finish
 from spectune.tuning._objectives import Objective, default_objective
 from spectune.tuning._progress import ProgressLine
-from spectune.tuning._refit import refit
 from spectune.tuning._samplers import default_startup_trials, make_pruner, make_sampler
 from spectune.tuning._space import load_space
 from spectune.tuning._study import (
@@ -77,6 +74,8 @@ class TuneSettings:
     lr_mode: str = "space"
     refit: str = "scratch"
     keep_top: int = 1
+    ensemble_top: int | None = None
+    ensemble_seeds: int = 1
     split: str = "auto"
     test_size: float = 0.2
     tune_size: float = 0.2
@@ -89,6 +88,12 @@ class TuneSettings:
             raise ValueError(f"--trials must be >= 1, got {self.n_trials}.")
         if self.cv == 1 or self.cv < 0:
             raise ValueError(f"--cv must be 0 (hold-out tuning set) or >= 2 folds, got {self.cv}.")
+        if (self.ensemble_top is not None and self.ensemble_top < 1) or self.ensemble_seeds < 1:
+            raise ValueError(f"--ensemble and --ensemble-seeds must be >= 1, got "
+                             f"{self.ensemble_top} and {self.ensemble_seeds}.")
+        if None not in (self.n_trials, self.ensemble_top) and self.ensemble_top > self.n_trials:
+            raise ValueError(f"--ensemble {self.ensemble_top} is larger than the number of "
+                             f"trials ({self.n_trials}); lower it or run more trials.")
         if self.seeds < 1:
             raise ValueError(f"--seeds must be >= 1, got {self.seeds}.")
         if self.refit not in ("scratch", "warm"):
@@ -147,7 +152,7 @@ def tune(train: Spectra, out: Path, settings: TuneSettings, *, test: Spectra | N
     """
     started = time.perf_counter()
     found = search(train, Path(out), settings, test=test)
-    metrics = _finish(found, settings, Path(out))
+    metrics = finish(found, settings, Path(out))
     first = found.evaluations[0]
     metrics["data"] = {
         "n_cal": int(len(first.train)), "n_tune": int(len(first.val)),
@@ -261,8 +266,11 @@ def _optimize(study: optuna.Study, runner: TrialRunner, settings: TuneSettings, 
         if remaining <= 0:
             return
     progress = ProgressLine(settings.n_trials, settings.timeout) if settings.show_progress else None
-    keeper = KeepTopModels(runner, out / "trials", max(settings.keep_top,
-                                                        1 if settings.refit == "warm" else 0))
+    # the best trials' calibration-only weights: for a warm refit, the ensemble's choice on the
+    # tuning set and the conformal intervals (a spare one in case of duplicate parameters)
+    top = ensemble_size(settings)
+    keep = max(settings.keep_top, top + 1 if top > 1 else 1)
+    keeper = KeepTopModels(runner, out / "trials", keep if settings.cv == 0 else 0)
     callbacks = [keeper] + ([progress] if progress else [])
     try:
         study.optimize(runner, n_trials=remaining, timeout=settings.timeout,
@@ -304,56 +312,3 @@ def _ranked(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     return sorted(complete, key=lambda t: t.value, reverse=reverse)
-
-
-def _finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
-    """Refit the best trial, evaluate on the test set once, and run PLS on the same splits."""
-    study, runner, pool, test = found.study, found.runner, found.pool, found.test
-    objective = found.objective
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        reasons = {t.user_attrs.get("fail_reason", "pruned") for t in study.trials}
-        raise SpectuneError(f"every trial failed or was pruned ({len(study.trials)} trials); "
-                            f"reasons: {'; '.join(sorted(reasons))[:400]}")
-    best = study.best_trials[0] if objective.pareto else study.best_trial
-    if objective.pareto:  # the lowest error on the front
-        best = min(study.best_trials, key=lambda t: t.values[0]
-                   * (1 if objective.direction == "minimize" else -1))
-    plan = runner.plan(runner.space.resolve(best.params))
-    warm = None
-    if settings.refit == "warm":
-        warm = load_model(out / "trials" / str(best.number)).members[0].model.state_dict()
-    network = refit(plan, best, pool, mode=settings.refit, seed=settings.seed, warm_state=warm)
-    save_model(out / "model", [network], wavelengths=pool.wavelengths,
-               target_names=list(pool.target_names),
-               info={"best_trial": best.number, "params": best.params})
-    metrics = run_baselines(pool, test, random_state=settings.seed)
-    metric = "rmse" if pool.task == "regression" else "accuracy"
-    states = [t.state for t in study.trials]
-    metrics["cnn"] = {
-        "tune": {metric: best.user_attrs.get(f"tune_{metric}"), "objective": best.values[0]},
-        "cal": {metric: best.user_attrs.get(f"cal_{metric}")},
-        "params": best.params,
-        "preprocessing": plan.preprocess.to_dict(),
-        "arch": plan.arch.to_dict(),
-        "n_params": network.n_params,
-        "refit": settings.refit,
-        "refit_epochs": len(network.history),
-    }
-    write_predictions(out, pool, test, found.evaluations[0], network, metrics["pls"])
-    write_spectra(out, pool, test)
-    if test is not None:  # the one and only look at the test set
-        prediction = network.predict(test.flat_X())
-        metrics["cnn"]["test"] = (
-            regression_metrics(test.y, prediction, target_names=list(pool.target_names))
-            if pool.task == "regression"
-            else classification_metrics(test.y, prediction, labels=pool.classes)
-        )
-    metrics["study"] = {
-        "name": study.study_name, "n_trials": len(study.trials),
-        "n_complete": states.count(TrialState.COMPLETE),
-        "n_pruned": states.count(TrialState.PRUNED), "n_failed": states.count(TrialState.FAIL),
-        "best_trial": best.number, "sampler": settings.sampler, "pruner": settings.pruner,
-        "objective": objective.name, "space": settings.space,
-    }
-    return metrics

@@ -26,7 +26,9 @@ import torch
 
 from spectune.data import Spectra
 from spectune.training import ReportCallback, TrainingPruned
+from spectune.training._augment import augmenter_from_params
 from spectune.training._network import SpectralNetwork, fit_network
+from spectune.training._residual import PLSBaseline, fit_pls_baseline
 from spectune.tuning._materialise import TrialPlan, materialise
 from spectune.tuning._objectives import Objective
 from spectune.tuning._space import SearchSpace
@@ -84,6 +86,7 @@ class TrialRunner:
         self.lr_range = lr_range
         self.prune = prune and not objective.pareto
         self.last_network: SpectralNetwork | None = None
+        self._pls_cache: dict[bytes, PLSBaseline] = {}
 
     def plan(self, params: dict[str, Any]) -> TrialPlan:
         """The preprocessing, architecture and training settings of ``params``."""
@@ -143,6 +146,7 @@ class TrialRunner:
     ) -> tuple[SpectralNetwork, dict[str, float]]:
         """Fit on ``evaluation.train``, score on ``evaluation.val``."""
         train, val = self.pool[evaluation.train], self.pool[evaluation.val]
+        residual = self.pls_baseline(evaluation) if wants_pls_residual(plan, self.pool) else False
         callbacks = []
         if report and self.prune:
             callbacks.append(ReportCallback(trial.report, trial.should_prune))
@@ -150,6 +154,7 @@ class TrialRunner:
             train.flat_X(), train.y, preprocessing=plan.preprocess, arch=plan.arch,
             config=dataclasses.replace(plan.train, seed=seed), task=self.pool.task,
             X_val=val.flat_X(), y_val=val.y, classes=_classes(self.pool), callbacks=callbacks,
+            augment=augmenter_from_params(plan.extra), pls_residual=residual,
         )
         pred_cal, pred_val = network.predict(train.flat_X()), network.predict(val.flat_X())
         value = self.objective.score(train.y, pred_cal, val.y, pred_val)
@@ -160,9 +165,24 @@ class TrialRunner:
             cal, tune = float(np.mean(pred_cal == train.y)), float(np.mean(pred_val == val.y))
         return network, {"value": value, "cal": cal, "tune": tune}
 
+    def pls_baseline(self, evaluation: Evaluation) -> PLSBaseline:
+        """PLS chosen by CV on this evaluation's training rows, fitted once for all trials."""
+        key = evaluation.train.tobytes()
+        if key not in self._pls_cache:
+            train = self.pool[evaluation.train]
+            self._pls_cache[key] = fit_pls_baseline(train.flat_X(), train.y,
+                                                    random_state=self.seeds[0])
+        return self._pls_cache[key]
+
     @staticmethod
     def objective_rmse(y: np.ndarray, pred: np.ndarray) -> float:
         return Objective("rmse").score(y, pred, y, pred)
+
+
+def wants_pls_residual(plan: TrialPlan, pool: Spectra) -> bool:
+    """The space's ``pls_residual`` switch; regression on one-channel spectra only (else off)."""
+    return bool(plan.extra.get("pls_residual")) and pool.task == "regression" and \
+        pool.n_channels == 1
 
 
 def _classes(pool: Spectra) -> np.ndarray | None:

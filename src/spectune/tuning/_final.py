@@ -1,0 +1,192 @@
+"""After the study: the final model, the single look at the test set, PLS on the same splits.
+
+best trial (+ top-k distinct trials, + N seeds, each choice made on the tuning set) -> refit on
+calibration+tuning -> one model folder (ensemble members averaged; the best trial's
+calibration-only network and the tuning set kept for conformal intervals) -> test set scored
+once -> PLS tuned by CV on the same calibration+tuning data and scored on the same test set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from spectune.exceptions import DataError, SpectuneError
+from spectune.metrics import classification_metrics, regression_metrics
+from spectune.models import run_baselines
+from spectune.training._conformal import conformal_data, coverage, predict_interval
+from spectune.training._files import load_model, save_model
+from spectune.training._network import SpectralNetwork, fit_network
+from spectune.tuning._artifacts import write_predictions, write_spectra
+from spectune.tuning._ensemble import (
+    choose_ensemble_size,
+    choose_seed_count,
+    kept_networks,
+    member_predictions,
+    member_weights,
+    refit_members,
+    select_top_trials,
+)
+from spectune.tuning._refit import refit
+from spectune.tuning._trial import wants_pls_residual
+
+if TYPE_CHECKING:
+    from spectune.tuning._run import Search, TuneSettings
+
+
+__all__ = ["DEFAULT_ENSEMBLE_TOP", "ensemble_size", "finish"]
+
+INTERVAL_LEVEL = 0.9
+#: At most this many trials in the ensemble unless --ensemble asks otherwise.
+DEFAULT_ENSEMBLE_TOP = 3
+
+
+def ensemble_size(settings: TuneSettings) -> int:
+    """How many top trials the ensemble may take (the tuning set picks how many it does)."""
+    return DEFAULT_ENSEMBLE_TOP if settings.ensemble_top is None else settings.ensemble_top
+
+
+def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
+    """Build, save and score the final model; returns metrics.json without its data section."""
+    study, pool, test = found.study, found.pool, found.test
+    best = best_trial(found)
+    holdout = settings.cv == 0
+    chosen, seeds, choice = [best], [settings.seed], {}
+    if holdout and not found.objective.pareto:
+        chosen, seeds, choice = _choose_members(found, settings, out, best)
+    plans = [found.runner.plan(found.runner.space.resolve(t.params)) for t in chosen]
+    warm = None
+    if settings.refit == "warm":
+        warm = [load_model(out / "trials" / str(t.number)).members[0].model.state_dict()
+                for t in chosen]
+    members = refit_members(plans, chosen, pool, seeds=seeds, mode=settings.refit,
+                            refit_fn=refit, warm_states=warm)
+    conformal, interval_members = None, None
+    if holdout and pool.task == "regression" and (out / "trials" / str(best.number)).is_dir():
+        tune_set = pool[found.evaluations[0].val]
+        conformal = conformal_data(tune_set, f"tuning set ({tune_set.n_samples} spectra), never "
+                                   f"fitted by trial {best.number}'s calibration-only network")
+        interval_members = [load_model(out / "trials" / str(best.number)).members[0]]
+    save_model(out / "model", members, wavelengths=pool.wavelengths,
+               target_names=list(pool.target_names),
+               weights=member_weights(len(chosen), len(seeds)),
+               info={"best_trial": best.number, "members": [t.number for t in chosen],
+                     "seeds": seeds, "params": best.params},
+               conformal=conformal, interval_members=interval_members)
+    model = load_model(out / "model")
+    metrics = run_baselines(pool, test, random_state=settings.seed)
+    metrics["cnn"] = _cnn_section(found, settings, best, plans[0], members, choice)
+    write_predictions(out, pool, test, found.evaluations[0], model, metrics["pls"])
+    write_spectra(out, pool, test)
+    if test is not None:  # the one and only look at the test set
+        metrics["cnn"]["test"] = _score(pool, test, model.predict(test.flat_X()))
+        if len(members) > 1:
+            metrics["cnn"]["ensemble"]["test_single"] = _score(
+                pool, test, members[0].predict(test.flat_X()))
+        if conformal is not None:
+            metrics["cnn"]["interval"] = _interval_coverage(model, test)
+    metrics["study"] = _study_section(study, best, settings, found.objective.name)
+    return metrics
+
+
+def _interval_coverage(model: Any, test: Any) -> dict[str, Any]:
+    """Empirical coverage of the conformal intervals on the test set, beside the nominal level."""
+    try:
+        _, lower, upper = predict_interval(model, test.flat_X(), INTERVAL_LEVEL)
+    except DataError as error:  # too few tuning spectra for this level
+        return {"level": INTERVAL_LEVEL, "coverage": None, "note": str(error)}
+    return {"level": INTERVAL_LEVEL, "coverage": coverage(test.y, lower, upper)}
+
+
+def best_trial(found: Search) -> FrozenTrial:
+    """The best trial; on a Pareto front, the one with the lowest error."""
+    study = found.study
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        reasons = {t.user_attrs.get("fail_reason", "pruned") for t in study.trials}
+        raise SpectuneError(f"every trial failed or was pruned ({len(study.trials)} trials); "
+                            f"reasons: {'; '.join(sorted(reasons))[:400]}")
+    if not found.objective.pareto:
+        return study.best_trial
+    sign = 1 if found.objective.direction == "minimize" else -1
+    return min(study.best_trials, key=lambda t: sign * t.values[0])
+
+
+def _choose_members(found: Search, settings: TuneSettings, out: Path, best: FrozenTrial
+                    ) -> tuple[list[FrozenTrial], list[int], dict[str, Any]]:
+    """Top-k trials and N seeds, each count chosen by the ensemble's tuning-set error."""
+    pool, evaluation = found.pool, found.evaluations[0]
+    cal, tune = pool[evaluation.train], pool[evaluation.val]
+    classes = pool.classes if pool.task == "classification" else None
+    wanted = ensemble_size(settings)
+    candidates = select_top_trials(found.study, wanted)
+    if settings.ensemble_top is not None and len(candidates) < settings.ensemble_top:
+        raise SpectuneError(
+            f"--ensemble {settings.ensemble_top} is larger than the {len(candidates)} completed "
+            "trials with distinct parameters; lower --ensemble or run more trials (--resume)."
+        )
+    top, networks = kept_networks(out / "trials", candidates)
+    if not top or top[0].number != best.number:
+        return [best], [settings.seed], {}
+    size = choose_ensemble_size(member_predictions(networks, tune.flat_X()), tune.y,
+                                task=pool.task, classes=classes)
+    seeds = [settings.seed]
+    seed_choice = None
+    if settings.ensemble_seeds > 1:
+        plan = found.runner.plan(found.runner.space.resolve(best.params))
+        extra = [_seed_network(found, plan, cal, tune, settings.seed + i)
+                 for i in range(1, settings.ensemble_seeds)]
+        seed_choice = choose_seed_count(member_predictions([networks[0], *extra], tune.flat_X()),
+                                        tune.y, task=pool.task, classes=classes)
+        seeds = [settings.seed + i for i in range(seed_choice.k)]
+    choice = {"trials": [t.number for t in top[: size.k]], "seeds": seeds,
+              "tune_top": size.as_dict(),
+              "tune_seeds": None if seed_choice is None else seed_choice.as_dict()}
+    return top[: size.k], seeds, choice
+
+
+def _seed_network(found: Search, plan: Any, cal: Any, tune: Any, seed: int) -> SpectralNetwork:
+    """The best configuration trained on calibration data from another initial seed."""
+    residual = found.runner.pls_baseline(found.evaluations[0]) \
+        if wants_pls_residual(plan, found.pool) else False
+    classes = found.pool.classes if found.pool.task == "classification" else None
+    return fit_network(cal.flat_X(), cal.y, preprocessing=plan.preprocess, arch=plan.arch,
+                       config=dataclasses.replace(plan.train, seed=seed), task=found.pool.task,
+                       X_val=tune.flat_X(), y_val=tune.y, classes=classes, pls_residual=residual)
+
+
+def _cnn_section(found: Search, settings: TuneSettings, best: FrozenTrial, plan: Any,
+                 members: list[SpectralNetwork], choice: dict[str, Any]) -> dict[str, Any]:
+    metric = "rmse" if found.pool.task == "regression" else "accuracy"
+    return {
+        "tune": {metric: best.user_attrs.get(f"tune_{metric}"), "objective": best.values[0]},
+        "cal": {metric: best.user_attrs.get(f"cal_{metric}")},
+        "params": best.params,
+        "preprocessing": plan.preprocess.to_dict(),
+        "arch": plan.arch.to_dict(),
+        "n_params": sum(m.n_params for m in members),
+        "refit": settings.refit,
+        "refit_epochs": len(members[0].history),
+        "ensemble": {"n_members": len(members), **choice},
+    }
+
+
+def _score(pool: Any, test: Any, prediction: Any) -> dict[str, Any]:
+    if pool.task == "regression":
+        return regression_metrics(test.y, prediction, target_names=list(pool.target_names))
+    return classification_metrics(test.y, prediction, labels=pool.classes)
+
+
+def _study_section(study: optuna.Study, best: FrozenTrial, settings: TuneSettings,
+                   objective: str) -> dict[str, Any]:
+    states = [t.state for t in study.trials]
+    return {
+        "name": study.study_name, "n_trials": len(study.trials),
+        "n_complete": states.count(TrialState.COMPLETE),
+        "n_pruned": states.count(TrialState.PRUNED), "n_failed": states.count(TrialState.FAIL),
+        "best_trial": best.number, "sampler": settings.sampler, "pruner": settings.pruner,
+        "objective": objective, "space": settings.space,
+    }
