@@ -69,6 +69,8 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--ensemble-seeds", type=int, default=d.ensemble_seeds,
                    help="also average up to N initial seeds of the best trial (chosen on the "
                    "tuning set)")
+    t.add_argument("--no-blend-pls", dest="blend_pls", action="store_false",
+                   help="do not stack the CNN with PLS (weights chosen on the tuning set)")
     t.add_argument("--tune-size", type=float, default=d.tune_size,
                    help="share of the training data held out as tuning set")
     s = parser.add_argument_group("storage")
@@ -91,7 +93,7 @@ def settings_from(args: argparse.Namespace) -> TuneSettings:
         study_name=args.study_name, resume=args.resume, seed=args.seed, device=args.device,
         max_epochs=args.max_epochs, patience=args.patience, lr_mode=args.lr_mode,
         refit=args.refit, keep_top=args.keep_top, ensemble_top=args.ensemble_top,
-        ensemble_seeds=args.ensemble_seeds, split=args.split, test_size=args.test_size,
+        ensemble_seeds=args.ensemble_seeds, blend_pls=args.blend_pls, split=args.split, test_size=args.test_size,
         tune_size=args.tune_size, show_progress=not args.quiet,
     )
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,10 +29,20 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
+if TYPE_CHECKING:
+    from spectune.training._network import SpectralNetwork
+
 from spectune.models import PLSRegressionCV
 from spectune.preprocess._spec import PreprocessingSpec
 
-__all__ = ["LinearPLS", "PLSBaseline", "absorb_target_mean", "fit_pls_baseline", "start_as_pls"]
+__all__ = [
+    "LinearPLS",
+    "PLSBaseline",
+    "absorb_target_mean",
+    "fit_pls_baseline",
+    "pls_only_network",
+    "start_as_pls",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,3 +202,22 @@ def _fingerprint(X: np.ndarray, Y: np.ndarray) -> str:
         digest.update(str(array.shape).encode())
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
+
+
+def pls_only_network(X: npt.ArrayLike, y: npt.ArrayLike, *, seed: int = 0) -> SpectralNetwork:
+    """PLS (chosen by CV on ``X, y``) as a model member: a residual network that adds nothing.
+
+    Lets an ensemble or a CNN+PLS blend hold PLS in the same model folder, saved the same way.
+    """
+    from spectune.models import MLP
+    from spectune.training._config import TrainConfig
+    from spectune.training._network import fit_network
+
+    baseline = fit_pls_baseline(X, y, random_state=seed)
+    network = fit_network(
+        X, y, preprocessing=PreprocessingSpec(("raw",), standardise=False),
+        arch=MLP(units=(1,), dropout=0.0), config=TrainConfig(max_epochs=1, seed=seed),
+        pls_residual=baseline,
+    )
+    start_as_pls(network.model)  # the network part predicts exactly zero: the member is PLS
+    return network

@@ -12,6 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -21,16 +22,20 @@ from spectune.models import run_baselines
 from spectune.training._conformal import conformal_data, coverage, predict_interval
 from spectune.training._files import load_model, save_model
 from spectune.training._network import SpectralNetwork, fit_network
+from spectune.training._residual import pls_only_network
 from spectune.tuning._artifacts import write_predictions, write_spectra
 from spectune.tuning._ensemble import (
     choose_ensemble_size,
     choose_seed_count,
     kept_networks,
+    mean_prediction,
     member_predictions,
     member_weights,
     refit_members,
     select_top_trials,
+    stacking_weights,
 )
+from spectune.tuning._objectives import _rmse
 from spectune.tuning._refit import refit
 from spectune.tuning._trial import wants_pls_residual
 
@@ -65,6 +70,10 @@ def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
                 for t in chosen]
     members = refit_members(plans, chosen, pool, seeds=seeds, mode=settings.refit,
                             refit_fn=refit, warm_states=warm)
+    weights = member_weights(len(chosen), len(seeds))
+    blend = {}
+    if holdout and settings.blend_pls and pool.task == "regression" and pool.n_channels == 1:
+        members, weights, blend = _blend_with_pls(found, settings, out, chosen, members, weights)
     conformal, interval_members = None, None
     if holdout and pool.task == "regression" and (out / "trials" / str(best.number)).is_dir():
         tune_set = pool[found.evaluations[0].val]
@@ -73,13 +82,14 @@ def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
         interval_members = [load_model(out / "trials" / str(best.number)).members[0]]
     save_model(out / "model", members, wavelengths=pool.wavelengths,
                target_names=list(pool.target_names),
-               weights=member_weights(len(chosen), len(seeds)),
+               weights=weights,
                info={"best_trial": best.number, "members": [t.number for t in chosen],
                      "seeds": seeds, "params": best.params},
                conformal=conformal, interval_members=interval_members)
     model = load_model(out / "model")
     metrics = run_baselines(pool, test, random_state=settings.seed)
     metrics["cnn"] = _cnn_section(found, settings, best, plans[0], members, choice)
+    metrics["cnn"]["blend"] = blend
     write_predictions(out, pool, test, found.evaluations[0], model, metrics["pls"])
     write_spectra(out, pool, test)
     if test is not None:  # the one and only look at the test set
@@ -146,6 +156,34 @@ def _choose_members(found: Search, settings: TuneSettings, out: Path, best: Froz
               "tune_top": size.as_dict(),
               "tune_seeds": None if seed_choice is None else seed_choice.as_dict()}
     return top[: size.k], seeds, choice
+
+
+def _blend_with_pls(found: Search, settings: TuneSettings, out: Path, chosen: list[FrozenTrial],
+                    members: list[SpectralNetwork], weights: Any
+                    ) -> tuple[list[SpectralNetwork], Any, dict[str, Any]]:
+    """Stack the CNN (ensemble) with PLS, weights chosen on the tuning set (never the test set).
+
+    The tuning-set predictions come from models fitted on calibration data only: the kept
+    networks of the chosen trials, and PLS chosen by CV on calibration data. Where PLS gets
+    weight, a PLS member (refitted on calibration+tuning) joins the saved model.
+    """
+    pool, evaluation = found.pool, found.evaluations[0]
+    tune = pool[evaluation.val]
+    _, networks = kept_networks(out / "trials", chosen)
+    if len(networks) != len(chosen):
+        return members, weights, {}
+    cnn_tune = mean_prediction(member_predictions(networks, tune.flat_X()),
+                               member_weights(len(chosen), 1))
+    pls_tune = found.runner.pls_baseline(evaluation).linear.predict(tune.flat_X())
+    w_cnn, w_pls = stacking_weights([cnn_tune, pls_tune], tune.y)
+    blended = w_cnn * cnn_tune + w_pls * pls_tune
+    info = {"weights": {"cnn": float(w_cnn), "pls": float(w_pls)},
+            "tune_rmse": {name: _rmse(tune.y, p) for name, p in
+                          (("cnn", cnn_tune), ("pls", pls_tune), ("blend", blended))}}
+    if w_pls <= 0:
+        return members, weights, info
+    pls = pls_only_network(pool.flat_X(), pool.y, seed=settings.seed)
+    return [*members, pls], [*(w_cnn * np.asarray(weights)), w_pls], info
 
 
 def _seed_network(found: Search, plan: Any, cal: Any, tune: Any, seed: int) -> SpectralNetwork:

@@ -76,6 +76,7 @@ class TuneSettings:
     keep_top: int = 1
     ensemble_top: int | None = None
     ensemble_seeds: int = 1
+    blend_pls: bool = True
     split: str = "auto"
     test_size: float = 0.2
     tune_size: float = 0.2
