@@ -86,3 +86,18 @@ def test_bad_ensemble_settings_are_refused() -> None:
         TuneSettings(n_trials=3, ensemble_top=5)
     with pytest.raises(ValueError, match="--ensemble"):
         TuneSettings(ensemble_top=0)
+
+
+def test_refit_none_keeps_the_best_trials_calibration_network(tmp_path: Path) -> None:
+    spectra, _ = make_synthetic(70, 40, random_state=4)
+    out = tmp_path / "run"
+    result = tune(spectra, out, TuneSettings(
+        space=str(_space_file(tmp_path)), n_trials=3, max_epochs=6, min_resource=2,
+        sampler="random", refit="none", ensemble_top=1, blend_pls=False, show_progress=False,
+    ))
+    best = result.study.best_trial.number
+    final, kept = load_model(out / "model"), load_model(out / "trials" / str(best))
+    X = spectra.flat_X()
+    np.testing.assert_allclose(final.predict(X), kept.predict(X))
+    with pytest.raises(ValueError, match="--refit none"):
+        TuneSettings(refit="none", cv=3)

@@ -187,11 +187,11 @@ def slices_figure(info: SliceInfo, *, ylabel: str = "objective") -> Figure:
                             vmax=max(last, 1), s=14, alpha=0.8)
         if panel.scale == "log":
             _log_axis(ax, panel.x)
-        elif panel.x and all(float(v).is_integer() for v in panel.x):
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        elif panel.scale == "categorical":
+        elif panel.scale == "categorical":  # before the integer test: its x are indices
             ax.set_xticks(range(len(panel.categories)), panel.categories, rotation=30)
             ax.set_xlim(-0.5, len(panel.categories) - 0.5)
+        elif panel.x and all(float(v).is_integer() for v in panel.x):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(panel.name)
     axes[0].set_ylabel(f"{ylabel} ({info.direction})")
     if info.panels:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import time
+
+import torch
 
 from spectune._outdir import check_out_dir
 from spectune.cli._common import add_data_arguments, load_dataset
 from spectune.cli._table import print_metrics
+from spectune.cli._worker import data_reference, local_workers
 from spectune.exceptions import SpectuneError
 from spectune.tuning._objectives import OBJECTIVES
-from spectune.tuning._run import TuneSettings, tune
+from spectune.tuning._run import TuneSettings, finish_run, prepare, run_trials, worker_name
 from spectune.tuning._samplers import PRUNERS, SAMPLERS
+from spectune.tuning._storage import check_shared, open_storage, public_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_data_arguments(parser)
     add_tuning_arguments(parser)
+    w = parser.add_argument_group("workers (a study shared through --storage)")
+    w.add_argument("--workers", type=int,
+                   help="0: create the study for 'spectune worker' processes and stop; N > 1: "
+                   "run N workers on this machine (this process and N-1 others), then refit "
+                   "(default: this process alone)")
+    w.add_argument("--heartbeat", type=int,
+                   help="seconds between heartbeats of a running trial on a server database; "
+                   "a trial silent for twice that is retried (default $SPECTUNE_HEARTBEAT or 30)")
     parser.set_defaults(func=run)
 
 
@@ -60,7 +74,9 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--epochs", type=int, default=d.max_epochs, dest="max_epochs")
     t.add_argument("--patience", type=int, default=d.patience)
     t.add_argument("--device", default=d.device, help="cpu, cuda or auto")
-    t.add_argument("--refit", choices=("scratch", "warm"), default=d.refit)
+    t.add_argument("--refit", choices=("scratch", "warm", "none"), default=d.refit,
+                   help="refit the best on calibration+tuning from scratch (default) or from "
+                   "its weights, or keep its calibration-only network (none)")
     t.add_argument("--keep-top", type=int, default=d.keep_top,
                    help="keep the weights of the best K trials in OUT/trials/")
     t.add_argument("--ensemble", type=int, dest="ensemble_top",
@@ -103,13 +119,36 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from(args)
     except ValueError as error:
         raise SpectuneError(str(error)) from None
-    if not args.resume:
+    workers = 1 if args.workers is None else args.workers
+    if workers < 0:
+        raise SpectuneError(f"--workers must be >= 0, got {workers}.")
+    if workers != 1:
+        check_shared(args.storage, f"--workers {workers}")
+    if not args.resume and workers:
         check_out_dir(args.out, overwrite=args.overwrite)
     data = load_dataset(args)
-    if args.overwrite and not args.resume and args.out.exists():
+    if args.overwrite and not args.resume and args.out.exists() and workers:
         shutil.rmtree(args.out)
-    result = tune(data.train, args.out, settings, test=data.test,
-                  data_info={"range": args.wl_range, "test_split": data.split})
+    started = time.perf_counter()
+    storage = open_storage(args.storage, heartbeat=args.heartbeat) if args.storage else None
+    found = prepare(data.train, settings, test=data.test, out=args.out, storage=storage,
+                    data_ref=data_reference(args))
+    if workers == 0:
+        url, name = public_url(args.storage), settings.study_name
+        print(f"created study {name!r} in {url}; start workers on any machine with:\n"
+              f"  spectune worker --storage {url} --study {name}\n"
+              f"then refit and test once with:\n"
+              f"  spectune finish --storage {url} --study {name} --out {args.out}")
+        return 0
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    if workers > 1:
+        torch.set_num_threads(threads)
+    with local_workers(workers - 1, storage=args.storage, study=settings.study_name,
+                       logs=args.out / "workers", threads=threads, device=args.device,
+                       heartbeat=args.heartbeat):
+        run_trials(found, settings, args.out, worker=worker_name() if workers > 1 else None)
+    result = finish_run(found, settings, args.out, started=started,
+                        data_info={"range": args.wl_range, "test_split": data.split})
     print_metrics(result.metrics)
     print(f"wrote {args.out / 'metrics.json'}, model in {result.model_dir}")
     return 0

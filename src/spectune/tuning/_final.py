@@ -68,8 +68,12 @@ def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
     if settings.refit == "warm":
         warm = [load_model(out / "trials" / str(t.number)).members[0].model.state_dict()
                 for t in chosen]
-    members = refit_members(plans, chosen, pool, seeds=seeds, mode=settings.refit,
-                            refit_fn=refit, warm_states=warm)
+    if settings.refit == "none":  # the calibration-only networks of the chosen trials
+        seeds = seeds[:1]
+        members = kept_networks(out / "trials", chosen)[1]
+    else:
+        members = refit_members(plans, chosen, pool, seeds=seeds, mode=settings.refit,
+                                refit_fn=refit, warm_states=warm)
     weights = member_weights(len(chosen), len(seeds))
     blend = {}
     if holdout and settings.blend_pls and pool.task == "regression" and pool.n_channels == 1:

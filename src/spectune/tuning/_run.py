@@ -2,14 +2,22 @@
 
 split -> search space -> (LR range test) -> Optuna study (sampler, pruner, storage) ->
 best trial -> refit on calibration+tuning -> test once -> PLS on the same splits -> files.
+
+Three steps that one process runs in turn (``tune``) or several share (``spectune worker``):
+``prepare`` (split, create/resume/join the study, build the trial runner), ``run_trials`` (ask
+for trials until the study's budget is spent, whoever runs the others) and ``finish_run`` (refit,
+test once, PLS, files: once, in one process).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
+import socket
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,16 +35,35 @@ from spectune.tuning._final import ensemble_size, finish
 from spectune.tuning._objectives import Objective, default_objective
 from spectune.tuning._progress import ProgressLine
 from spectune.tuning._samplers import default_startup_trials, make_pruner, make_sampler
-from spectune.tuning._space import load_space
+from spectune.tuning._space import SearchSpace, load_space
+from spectune.tuning._storage import has_heartbeat, open_storage, public_url
 from spectune.tuning._study import (
+    OVER_BUDGET,
+    budget_state,
+    check_same_data,
     data_checksum,
+    data_summary,
     n_budget_trials,
     open_study,
     recover_interrupted,
+    study_attrs,
+    within_budget,
 )
 from spectune.tuning._trial import Evaluation, TrialRunner
 
-__all__ = ["Search", "TuneResult", "TuneSettings", "search", "tune"]
+__all__ = [
+    "KeepTopModels",
+    "Search",
+    "TuneResult",
+    "TuneSettings",
+    "finish_run",
+    "prepare",
+    "run_trials",
+    "search",
+    "settings_from_study",
+    "tune",
+    "worker_name",
+]
 
 log = logging.getLogger("spectune")
 
@@ -97,13 +124,16 @@ class TuneSettings:
                              f"trials ({self.n_trials}); lower it or run more trials.")
         if self.seeds < 1:
             raise ValueError(f"--seeds must be >= 1, got {self.seeds}.")
-        if self.refit not in ("scratch", "warm"):
-            raise ValueError(f"--refit must be 'scratch' or 'warm', got {self.refit!r}.")
+        if self.refit not in ("scratch", "warm", "none"):
+            raise ValueError(f"--refit must be 'scratch', 'warm' or 'none', got {self.refit!r}.")
         if self.lr_mode not in ("space", "range-test"):
             raise ValueError(f"--lr-mode must be 'space' or 'range-test', got {self.lr_mode!r}.")
         if self.pruner == "hyperband" and not 1 <= self.min_resource < self.max_epochs:
             raise ValueError(f"--min-resource must lie in [1, --epochs={self.max_epochs}) for "
                              f"hyperband; got {self.min_resource}.")
+        if self.refit == "none" and (self.cv or self.pareto):
+            raise ValueError("--refit none keeps the best trial's calibration-only network; it "
+                             "needs the hold-out tuning set (--cv 0) and no --pareto.")
         if self.refit == "warm" and self.pareto:
             raise ValueError("--refit warm does not go with --pareto: a Pareto study keeps no "
                              "single best trial's weights; use --refit scratch.")
@@ -153,50 +183,69 @@ def tune(train: Spectra, out: Path, settings: TuneSettings, *, test: Spectra | N
     """
     started = time.perf_counter()
     found = search(train, Path(out), settings, test=test)
-    metrics = finish(found, settings, Path(out))
-    first = found.evaluations[0]
-    metrics["data"] = {
-        "n_cal": int(len(first.train)), "n_tune": int(len(first.val)),
-        "n_pool": found.pool.n_samples, "n_test": 0 if found.test is None else found.test.n_samples,
-        "n_points": found.pool.n_points, "split": found.split, "train_file": train.source,
-        **(data_info or {}),
-    }
-    metrics["study"]["wall_s"] = round(time.perf_counter() - started, 1)
-    write_json(Path(out) / "metrics.json", metrics)
-    found.study.trials_dataframe().to_csv(Path(out) / "trials.csv", index=False)
-    return TuneResult(found.study, metrics, Path(out), Path(out) / "model", settings)
+    return finish_run(found, settings, Path(out), data_info=data_info, started=started)
 
 
 def search(train: Spectra, out: Path, settings: TuneSettings, *, test: Spectra | None = None
            ) -> Search:
     """Split, open the study on its storage and run trials until the budget is spent."""
+    found = prepare(train, settings, test=test, out=out)
+    run_trials(found, settings, out)
+    return found
+
+
+def prepare(train: Spectra, settings: TuneSettings, *, test: Spectra | None = None,
+            out: Path | None = None, storage: optuna.storages.BaseStorage | None = None,
+            data_ref: dict[str, Any] | None = None, space: SearchSpace | None = None,
+            join: bool = False) -> Search:
+    """Split, create (or resume, or ``join``) the study and build its trial runner; no trial runs.
+
+    ``storage`` defaults to ``settings.storage``, else ``out/study.db``. A new study stores what a
+    worker needs to join it: the settings, the resolved search space, ``data_ref`` (how to read
+    the data again) and a summary of the data. ``join`` (a worker, or the final refit of a shared
+    study): the study must exist and hold the same data; nothing else is recovered or reseeded.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pool, evaluations, test, split = _split(train, test, settings)
-    space = load_space(settings.space, task=pool.task)
+    space = space if space is not None else load_space(settings.space, task=pool.task)
     objective = Objective(settings.objective or default_objective(pool.task, pool.y),
                           tuple(settings.objective_weights), settings.pareto)
     if objective.task != pool.task:
         raise SpectuneError(f"--objective {objective.name} is for {objective.task}; the target "
                             f"is a {pool.task} target.")
-    out.mkdir(parents=True, exist_ok=True)
-    storage = optuna.storages.get_storage(settings.storage or f"sqlite:///{out / 'study.db'}")
+    if storage is None:
+        if out is None:
+            raise ValueError("prepare needs a storage or an output folder for study.db.")
+        out.mkdir(parents=True, exist_ok=True)
+        storage = open_storage(settings.storage or f"sqlite:///{out / 'study.db'}")
+    summary = data_summary(training=pool, test=test)
+    if join:
+        check_same_data(study_attrs(storage, settings.study_name), settings.study_name, summary,
+                        {"training": pool.source, "test": None if test is None else test.source})
     n_startup = settings.n_startup_trials
     if n_startup is None:
         n_startup = default_startup_trials(space.n_dimensions, settings.n_trials)
     # A resumed sampler must not replay the seed's first draws: offset it by the trials done.
-    done = _n_existing_trials(storage, settings.study_name) if settings.resume else 0
-    sampler = make_sampler(settings.sampler, seed=settings.seed + done, n_startup_trials=n_startup,
+    # Workers share the study: each draws its own seed, or all would propose the same points.
+    done = _n_existing_trials(storage, settings.study_name) if settings.resume and not join \
+        else 0
+    sampler = make_sampler(settings.sampler, seed=None if join else settings.seed + done,
+                           n_startup_trials=n_startup,
                            grid=space.grid() if settings.sampler == "grid" else None)
     pruner = make_pruner("none" if objective.pareto else settings.pruner,
                          max_epochs=settings.max_epochs, min_resource=settings.min_resource,
                          reduction_factor=settings.reduction_factor)
     study = open_study(
         storage, settings.study_name, directions=objective.directions, sampler=sampler,
-        pruner=pruner, resume=settings.resume,
+        pruner=pruner, resume=settings.resume or join,
         checksum=data_checksum(pool, *([] if test is None else [test])),
-        settings=dataclasses.asdict(settings),
+        settings=_stored(settings),
+        attrs={"space": space.spec, "data_parts": summary, **({"data": data_ref} if data_ref
+                                                              else {})},
     )
-    if settings.resume:
+    # With a heartbeat, other workers may be running the RUNNING trials: Optuna retries the
+    # dead ones; without one, a resumed study is run by this process alone.
+    if settings.resume and not join and not has_heartbeat(storage):
         recovered = recover_interrupted(study, storage)
         if recovered:
             log.warning("--resume: %d interrupted trial(s) will be retried", recovered)
@@ -204,12 +253,157 @@ def search(train: Spectra, out: Path, settings: TuneSettings, *, test: Spectra |
         space, pool, evaluations, objective,
         seeds=[settings.seed + i for i in range(settings.seeds)],
         train_defaults=_train_defaults(settings),
-        lr_range=_lr_range(pool, evaluations[0], settings) if settings.lr_mode == "range-test"
-        else None,
+        lr_range=_lr_range(study, pool, evaluations[0], settings)
+        if settings.lr_mode == "range-test" else None,
         prune=settings.pruner != "none",
     )
-    _optimize(study, runner, settings, out)
     return Search(study, runner, pool, test, evaluations, objective, split)
+
+
+def settings_from_study(attrs: dict[str, Any], **changes: Any) -> TuneSettings:
+    """The settings a study was created with (its user attributes), with ``changes``."""
+    if "settings" not in attrs:
+        raise SpectuneError("the study holds no spectune settings; was it created by spectune?")
+    names = {f.name for f in dataclasses.fields(TuneSettings)}
+    stored = {k: v for k, v in attrs["settings"].items() if k in names}
+    stored["objective_weights"] = tuple(stored.get("objective_weights", (0.5, 0.5)))
+    return dataclasses.replace(TuneSettings(**stored), **changes)
+
+
+def _stored(settings: TuneSettings) -> dict[str, Any]:
+    """The settings as saved with the study (a password in the storage URL hidden)."""
+    stored = dataclasses.asdict(settings)
+    if settings.storage:
+        stored["storage"] = public_url(settings.storage)
+    return stored
+
+
+def run_trials(found: Search, settings: TuneSettings, out: Path | None, *,
+               max_trials: int | None = None, worker: str | None = None) -> int:
+    """Run trials until the study's budget is spent; returns how many this process ran.
+
+    The budget is the study's, whoever runs the trials: before each ask the finished (counted),
+    running and queued trials are read from the storage, so several workers stop at the budget
+    together. A worker with nothing left to ask waits while others finish the last trials, to
+    take over any whose worker dies (heartbeat storages). ``settings.timeout`` counts from this
+    process's start; ``max_trials`` caps the trials of this process; ``worker`` tags each trial
+    (user attribute ``worker``). Failures are recorded, Ctrl-C keeps what finished.
+
+    Two workers may read the last open place at the same moment: the later-numbered of their
+    trials then stops at once as ``OVER_BUDGET`` (FAIL, not counted), so the study ends with
+    exactly ``n_trials`` counted trials.
+    """
+    study, runner = found.study, found.runner
+    progress = ProgressLine(settings.n_trials, settings.timeout) if settings.show_progress else None
+    keeper = KeepTopModels(runner, None if out is None else out / "trials",
+                           0 if out is None else _keep_count(settings))
+    callbacks = [keeper] + ([progress] if progress else [])
+    objective = _Budgeted(runner, settings.n_trials, worker)
+    deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
+    poll = min(5.0, float(_heartbeat(study) or 5))
+    ran = 0
+    try:
+        while max_trials is None or ran < max_trials:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            _fail_stale_trials(study)
+            state = budget_state(study)
+            if state.spent(settings.n_trials):
+                break
+            if not state.may_ask(settings.n_trials):
+                if not _heartbeat(study):
+                    break  # without a heartbeat no one could take over a dead worker's trial
+                time.sleep(poll)
+                continue
+            study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=callbacks,
+                           gc_after_trial=True)
+            ran += 1
+    except KeyboardInterrupt:
+        then = ("" if worker else "; refitting the best (Ctrl-C again to quit; --resume "
+                "continues the study)")
+        log.warning("\nstopped by Ctrl-C: %d finished trials kept in the study%s",
+                    n_budget_trials(study), then)
+    finally:
+        if progress:
+            progress.close()
+    return ran
+
+
+class _Budgeted:
+    """The trial runner, run only if the trial fits the study's budget; ``worker`` tags each
+    trial with the process that ran it (for the dashboard)."""
+
+    def __init__(self, runner: TrialRunner, n_trials: int | None, worker: str | None) -> None:
+        self.runner, self.n_trials, self.worker = runner, n_trials, worker
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        if self.worker is not None:
+            trial.set_user_attr("worker", self.worker)
+        if not within_budget(trial.study, trial.number, self.n_trials):
+            trial.set_user_attr("fail_reason", OVER_BUDGET)
+            raise _OverBudget(OVER_BUDGET)
+        return self.runner(trial)
+
+
+class _OverBudget(SpectuneError):
+    """A trial that lost the race for the study's last place (recorded FAIL, not counted)."""
+
+
+def worker_name() -> str:
+    """``host:pid``, what tags the trials of one worker process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _heartbeat(study: optuna.Study) -> int | None:
+    return study._storage.get_heartbeat_interval() if has_heartbeat(study._storage) else None
+
+
+def _fail_stale_trials(study: optuna.Study) -> None:
+    """Fail (and queue again) trials whose worker stopped beating; Optuna does this before each
+    ask too, but a waiting worker asks nothing."""
+    if _heartbeat(study):
+        with warnings.catch_warnings():  # experimental since Optuna 2.9; we rely on it
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+
+
+def finish_run(found: Search, settings: TuneSettings, out: Path, *,
+               data_info: dict[str, Any] | None = None, started: float | None = None
+               ) -> TuneResult:
+    """Refit, test once, PLS, and write metrics.json and trials.csv into ``out``: once a study.
+
+    ``started`` (``time.perf_counter()`` at the start of this run) gives ``wall_s``; without
+    it (a study run by workers), ``wall_s`` is the trials' span plus this refit.
+    """
+    began = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    running = budget_state(found.study).running
+    if running:
+        log.warning("%d trial(s) still running in study %r are left out of the refit",
+                    running, found.study.study_name)
+    _restore_kept(found, settings, out)
+    metrics = finish(found, settings, out)
+    first = found.evaluations[0]
+    metrics["data"] = {
+        "n_cal": int(len(first.train)), "n_tune": int(len(first.val)),
+        "n_pool": found.pool.n_samples, "n_test": 0 if found.test is None else found.test.n_samples,
+        "n_points": found.pool.n_points, "split": found.split, "train_file": found.pool.source,
+        **(data_info or {}),
+    }
+    wall = time.perf_counter() - (began if started is None else started)
+    metrics["study"]["wall_s"] = round(wall + (_span(found.study) if started is None else 0), 1)
+    write_json(out / "metrics.json", metrics)
+    found.study.trials_dataframe().to_csv(out / "trials.csv", index=False)
+    return TuneResult(found.study, metrics, out, out / "model", settings)
+
+
+def _span(study: optuna.Study) -> float:
+    """Seconds from the first trial's start to the last trial's end."""
+    trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
+    if not trials:
+        return 0.0
+    first = min(t.datetime_start or t.datetime_complete for t in trials)
+    return (max(t.datetime_complete for t in trials) - first).total_seconds()
 
 
 def _n_existing_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
@@ -249,64 +443,77 @@ def _train_defaults(settings: TuneSettings) -> dict[str, Any]:
     }
 
 
-def _lr_range(pool: Spectra, evaluation: Evaluation, settings: TuneSettings
-              ) -> tuple[float, float]:
-    """LR_min and LR_max from the LR range test on the base architecture (Passos & Mishra)."""
+def _lr_range(study: optuna.Study, pool: Spectra, evaluation: Evaluation,
+              settings: TuneSettings) -> tuple[float, float]:
+    """LR_min and LR_max from the LR range test on the base architecture (Passos & Mishra).
+
+    Run once per study and stored with it: workers and the final refit read the same rates.
+    """
+    if "lr_range" in study.user_attrs:
+        lr_min, lr_max = study.user_attrs["lr_range"]
+        return float(lr_min), float(lr_max)
     train, val = pool[evaluation.train], pool[evaluation.val]
     result = find_learning_rates(train, val, seed=settings.seed, device=settings.device)
     log.warning("LR range test: lr_min %.3g, lr_max %.3g", result.lr_min, result.lr_max)
+    study.set_user_attr("lr_range", [result.lr_min, result.lr_max])
     return result.lr_min, result.lr_max
 
 
-def _optimize(study: optuna.Study, runner: TrialRunner, settings: TuneSettings, out: Path
-              ) -> None:
-    """Run trials until the budget is spent; failures are recorded, Ctrl-C keeps what finished."""
-    remaining = None
-    if settings.n_trials is not None:
-        remaining = settings.n_trials - n_budget_trials(study)
-        if remaining <= 0:
-            return
-    progress = ProgressLine(settings.n_trials, settings.timeout) if settings.show_progress else None
-    # the best trials' calibration-only weights: for a warm refit, the ensemble's choice on the
-    # tuning set and the conformal intervals (a spare one in case of duplicate parameters)
+def _keep_count(settings: TuneSettings) -> int:
+    """How many trials' calibration-only weights to keep: for a warm refit, the ensemble's
+    choice on the tuning set and the conformal intervals (a spare one in case of duplicate
+    parameters); none with k-fold CV."""
     top = ensemble_size(settings)
-    keep = max(settings.keep_top, top + 1 if top > 1 else 1)
-    keeper = KeepTopModels(runner, out / "trials", keep if settings.cv == 0 else 0)
-    callbacks = [keeper] + ([progress] if progress else [])
-    try:
-        study.optimize(runner, n_trials=remaining, timeout=settings.timeout,
-                       catch=(Exception,), callbacks=callbacks, gc_after_trial=True)
-    except KeyboardInterrupt:
-        log.warning("\nstopped by Ctrl-C: %d finished trials kept in the study; refitting the "
-                    "best (Ctrl-C again to quit; --resume continues the study)",
-                    n_budget_trials(study))
-    finally:
-        if progress:
-            progress.close()
+    return 0 if settings.cv else max(settings.keep_top, top + 1 if top > 1 else 1)
 
 
 class KeepTopModels:
     """Study callback keeping the weights of the best ``k`` trials in ``folder/<number>``."""
 
-    def __init__(self, runner: TrialRunner, folder: Path, k: int) -> None:
+    def __init__(self, runner: TrialRunner, folder: Path | None, k: int) -> None:
         self.runner, self.folder, self.k = runner, folder, k
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         network, self.runner.last_network = self.runner.last_network, None
-        if self.k == 0 or network is None or trial.state != TrialState.COMPLETE:
+        if self.k == 0 or self.folder is None or network is None \
+                or trial.state != TrialState.COMPLETE:
             return
         if len(study.directions) > 1:
             return
         ranked = _ranked(study)[: self.k]
         if trial.number in {t.number for t in ranked}:
-            save_model(self.folder / str(trial.number), [network],
-                       wavelengths=self.runner.pool.wavelengths,
-                       target_names=list(self.runner.pool.target_names),
-                       info={"trial": trial.number, "value": trial.value})
+            self.save(trial, network)
         keep = {str(t.number) for t in ranked}
         for path in self.folder.glob("*") if self.folder.exists() else []:
             if path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
+
+    def save(self, trial: optuna.trial.FrozenTrial, network: Any) -> None:
+        save_model(Path(self.folder or ".") / str(trial.number), [network],
+                   wavelengths=self.runner.pool.wavelengths,
+                   target_names=list(self.runner.pool.target_names),
+                   info={"trial": trial.number, "value": trial.value})
+
+
+def _restore_kept(found: Search, settings: TuneSettings, out: Path) -> None:
+    """Retrain the best trials' calibration-only networks that no callback here kept.
+
+    Trials run by other workers left their weights on other machines; the same plan, split and
+    seed train the same network again, for the ensemble's choice, a warm refit and intervals.
+    """
+    keeper = KeepTopModels(found.runner, out / "trials", _keep_count(settings))
+    if keeper.k == 0 or len(found.study.directions) > 1:
+        return
+    for trial in _ranked(found.study)[: keeper.k]:
+        if (out / "trials" / str(trial.number)).is_dir():
+            continue
+        log.warning("retraining trial %d on the calibration set (its weights are not in %s)",
+                    trial.number, out / "trials")
+        plan = found.runner.plan(found.runner.space.resolve(trial.params))
+        network, _ = found.runner.evaluate(optuna.trial.FixedTrial(trial.params), plan,
+                                           found.evaluations[0], found.runner.seeds[0],
+                                           report=False)
+        keeper.save(trial, network)
 
 
 def _ranked(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

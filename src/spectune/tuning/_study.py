@@ -4,13 +4,16 @@ The default storage is an SQLite file in the output folder, so a run survives a 
 ``--resume`` continues it. A resumed study must train on the same data: its checksum is stored
 with the study and compared. Trials left RUNNING by a killed process are marked FAIL with the
 reason "interrupted" and their parameters are enqueued again, so no finished trial is lost and
-the budget (finished trials, interrupted ones not counted) is still reached.
+the budget (finished trials, interrupted ones not counted) is still reached. On a server database
+several workers share the study: a dead worker's trial is found by its stale heartbeat and
+retried by Optuna (``_storage``); the retried trial, not the stale one, counts.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,10 +22,24 @@ from optuna.trial import TrialState
 
 from spectune.data import Spectra
 from spectune.exceptions import SpectuneError
+from spectune.tuning._storage import public_url
 
-__all__ = ["data_checksum", "n_budget_trials", "open_study", "recover_interrupted"]
+__all__ = [
+    "BudgetState",
+    "budget_state",
+    "check_same_data",
+    "data_checksum",
+    "data_summary",
+    "n_budget_trials",
+    "open_study",
+    "recover_interrupted",
+    "study_attrs",
+    "within_budget",
+]
 
 INTERRUPTED = "interrupted: the process ended during this trial; its parameters were retried"
+OVER_BUDGET = ("over budget: other workers started the study's last trials at the same moment; "
+               "not run, not counted")
 
 
 def data_checksum(*parts: Spectra) -> str:
@@ -46,8 +63,13 @@ def open_study(
     resume: bool,
     checksum: str,
     settings: dict[str, Any],
+    attrs: Mapping[str, Any] | None = None,
 ) -> optuna.Study:
-    """Create study ``name``, or with ``resume`` load it after checking it is the same run."""
+    """Create study ``name``, or with ``resume`` load it after checking it is the same run.
+
+    A new study stores ``checksum``, ``settings`` and ``attrs`` (what workers need to join it)
+    in its user attributes.
+    """
     exists = name in {s.study_name for s in optuna.get_all_study_summaries(storage)}
     if exists and not resume:
         raise SpectuneError(
@@ -63,6 +85,8 @@ def open_study(
     if not resume:
         study.set_user_attr("data_sha256", checksum)
         study.set_user_attr("settings", settings)
+        for key, value in (attrs or {}).items():
+            study.set_user_attr(key, value)
         return study
     if study.user_attrs.get("data_sha256") != checksum:
         raise SpectuneError(
@@ -110,14 +134,128 @@ def recover_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorag
 
 
 def n_budget_trials(study: optuna.Study) -> int:
-    """Finished trials that count towards the budget (complete, pruned, failed on their own)."""
-    return sum(
-        1 for t in study.get_trials(deepcopy=False)
-        if t.state.is_finished() and t.user_attrs.get("fail_reason") != INTERRUPTED
+    """Finished trials that count towards the budget (complete, pruned, failed on their own).
+
+    Not counted: a trial interrupted by a killed process, or failed by its stale heartbeat and
+    queued again (``retry_history`` of its retry): its retry counts instead; a trial started
+    past the budget by a race between workers (``OVER_BUDGET``).
+    """
+    return budget_state(study).counted
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """Where a shared study stands against its trial budget, read before each ask."""
+
+    counted: int
+    running: int
+    waiting: int
+
+    def spent(self, n_trials: int | None) -> bool:
+        return n_trials is not None and self.counted >= n_trials
+
+    def may_ask(self, n_trials: int | None) -> bool:
+        """A queued trial (a retry) may always run; a new one only while the budget is open.
+
+        Running and queued trials are counted as spent, so several workers do not overshoot
+        the budget (only two asks in the same instant can).
+        """
+        return (n_trials is None or self.waiting > 0
+                or self.counted + self.running + self.waiting < n_trials)
+
+
+def budget_state(study: optuna.Study, up_to: int | None = None) -> BudgetState:
+    """Counted, running and queued trials of ``study``, in one read of its trials.
+
+    ``up_to``: running and queued trials numbered up to it only.
+    """
+    trials = study.get_trials(deepcopy=False)
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    counted = sum(
+        1 for t in trials
+        if t.state.is_finished() and t.number not in retried
+        and t.user_attrs.get("fail_reason") not in (INTERRUPTED, OVER_BUDGET)
     )
+    states = [t.state for t in trials if up_to is None or t.number <= up_to]
+    return BudgetState(counted, states.count(TrialState.RUNNING), states.count(TrialState.WAITING))
+
+
+def within_budget(study: optuna.Study, number: int, n_trials: int | None) -> bool:
+    """Whether trial ``number``, just started, fits the budget.
+
+    Two workers that read the budget at the same moment may both start a trial for its last
+    place. Optuna numbers trials in the order they are created, so the earlier one keeps the
+    place: the counted trials plus the trials in flight numbered up to this one must fit.
+    """
+    if n_trials is None:
+        return True
+    state = budget_state(study, up_to=number)
+    return state.counted + state.running + state.waiting <= n_trials
+
+
+def study_attrs(storage: optuna.storages.BaseStorage, name: str) -> dict[str, Any]:
+    """The user attributes of study ``name`` (settings, data reference, checksums)."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        raise SpectuneError(
+            f"no study {name!r} in {_label(storage)}; create it first with spectune tune ... "
+            f"--storage URL --study {name} --workers 0."
+        ) from None
+    return dict(storage.get_study_user_attrs(study_id))
+
+
+def data_summary(**parts: Spectra | None) -> dict[str, dict[str, Any] | None]:
+    """Per part (training, test): size, wavelength grid, targets and checksum.
+
+    Stored with a study so that a worker with other data is told what differs.
+    """
+    return {
+        name: None if spectra is None else {
+            "n_samples": spectra.n_samples, "n_points": spectra.n_points,
+            "wavelengths": [float(spectra.wavelengths.min()), float(spectra.wavelengths.max())],
+            "targets": list(spectra.target_names), "sha256": data_checksum(spectra),
+        }
+        for name, spectra in parts.items()
+    }
+
+
+def check_same_data(attrs: Mapping[str, Any], name: str,
+                    summary: Mapping[str, dict[str, Any] | None],
+                    files: Mapping[str, str | None]) -> None:
+    """Refuse, in one line naming what differs, data other than the study was created on."""
+    stored = attrs.get("data_parts") or {}
+    for part, here in summary.items():
+        there = stored.get(part)
+        if (here or {}).get("sha256") == (there or {}).get("sha256"):
+            continue
+        where = f"{part} data" + (f" {files[part]}" if files.get(part) else "")
+        if here is None or there is None:
+            what = "is missing here" if here is None else "is not part of the study"
+        else:
+            what = _difference(here, there)
+        raise SpectuneError(
+            f"study {name!r} was created on other data: the {where} {what}; use the same files "
+            "(--train/--test say where they are on this machine)."
+        )
+
+
+def _difference(here: Mapping[str, Any], there: Mapping[str, Any]) -> str:
+    for key, phrase in (("n_samples", "has {} spectra"), ("n_points", "has {} wavelengths"),
+                        ("wavelengths", "covers {}"), ("targets", "has target(s) {}")):
+        if here[key] != there[key]:
+            return f"{phrase.format(_show(here[key]))} here, {_show(there[key])} in the study"
+    return (f"holds other values (checksum {here['sha256'][:12]}... here, "
+            f"{there['sha256'][:12]}... in the study)")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, float) for v in value):
+        return f"{value[0]:g}-{value[1]:g}"
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _label(storage: optuna.storages.BaseStorage) -> str:
     # optuna.storages.get_storage wraps an RDBStorage (which has the URL) in a _CachedStorage
     url = getattr(getattr(storage, "_backend", storage), "url", None)
-    return str(url) if url else type(storage).__name__
+    return public_url(str(url)) if url else type(storage).__name__
