@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-from sklearn.base import clone
-from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from spectune.estimators import SpectralCNNClassifier, SpectralCNNRegressor
-from spectune.models._arch_params import MLP, PassosCNN
-from spectune.preprocess import StandardNormalVariate
+from spectune.models._arch_params import MLP
 
 # Checks skipped, with the reason (scikit-learn's own mechanism, so the list is explicit).
 EXPECTED_FAILED = {

@@ -32,7 +32,7 @@ from spectune.training._network import fit_network
 from spectune.training._population import MemberOutcome, PopulationTrainer, population_key
 from spectune.training._population_adam import StackedAdam
 from spectune.training._population_model import population_signature
-from spectune.training._population_network import build_member, finish_network, prepare_inputs
+from spectune.training._network import build_member, finish_network, prepare_inputs
 from spectune.training._residual import fit_pls_baseline
 
 RTOL = 1e-5  # float32; measured <= 5e-7 (module docstring)
@@ -92,8 +92,8 @@ def test_stacked_adam_equals_torch_adam_to_the_bit(decoupled: bool) -> None:
     adam = StackedAdam(stacked, decoupled=decoupled)
     for _ in range(30):
         # gradients over several orders of magnitude, different per member
-        grads = torch.randn(3, 4, 6, generator=generator) * 10.0 ** torch.randn(3, 1, 1,
-                                                                                generator=generator)
+        scale = 10.0 ** torch.randn(3, 1, 1, generator=generator)
+        grads = torch.randn(3, 4, 6, generator=generator) * scale
         for p, opt, g in zip(alone, optimizers, grads):
             p.grad = g.clone()
             opt.step()

@@ -133,5 +133,7 @@ def test_bad_budget_and_population_are_refused(
     runner = _runner(mlp_space, tiny, hold_out)
     with pytest.raises(ValueError, match="population must be an integer >= 1, got population=0"):
         run_population_study(_study(), runner, population=0, n_trials=3)
+    with pytest.raises(ValueError, match="by free GPU memory; the device is cpu"):
+        run_population_study(_study(), runner, population=None, n_trials=3)
     with pytest.raises(ValueError, match="give a budget"):
         run_population_study(_study(), runner, population=2, n_trials=None)

@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from spectune.data import Spectra
+from spectune.data import Spectra, split_indices
 from spectune.exceptions import SpectuneError
 from spectune.training._files import load_model
 from spectune.tuning._run import TuneSettings, finish_run, prepare, run_trials, search
@@ -126,8 +126,8 @@ def test_joining_with_other_data_names_what_differs(tiny: Spectra, tmp_path: Pat
                                             r"training data <synthetic> has 40 spectra here, 48 in "
                                             r"the study"):
         prepare(tiny[:50], quick(resume=True), storage=storage, join=True)
-    y = tiny.y.copy()
-    y[0, 0] += 1.0
+    y = tiny.y.copy()  # one target of the held-out test set changed
+    y[split_indices(tiny, test_size=0.2, tune_size=0, random_state=0).test[0], 0] += 1.0
     with pytest.raises(SpectuneError, match=r"the test data <synthetic> holds other values "
                                             r"\(checksum [0-9a-f]{12}\.\.\. here"):
         prepare(dataclasses.replace(tiny, y=y), quick(resume=True), storage=storage, join=True)
@@ -139,7 +139,7 @@ def test_joining_with_other_data_names_what_differs(tiny: Spectra, tmp_path: Pat
 def test_finish_rebuilds_the_best_trials_weights_that_other_workers_kept(
     tiny: Spectra, tmp_path: Path, quick: Quick
 ) -> None:
-    settings = quick(n_trials=4, ensemble_top=2)
+    settings = quick(n_trials=3, ensemble_top=2)
     found = search(tiny, tmp_path / "here", settings)  # keeps the best trials' weights
     kept = sorted(p.name for p in (tmp_path / "here" / "trials").iterdir())
     assert len(kept) == 3  # an ensemble of up to 2, and a spare
@@ -150,4 +150,4 @@ def test_finish_rebuilds_the_best_trials_weights_that_other_workers_kept(
         np.testing.assert_allclose(
             load_model(tmp_path / "elsewhere" / "trials" / name).predict(X),
             load_model(tmp_path / "here" / "trials" / name).predict(X), rtol=1e-5, atol=1e-6)
-    assert result.metrics["study"]["n_trials"] == 4
+    assert result.metrics["study"]["n_trials"] == 3

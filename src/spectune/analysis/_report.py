@@ -31,6 +31,7 @@ from spectune.analysis._report_html import Figures, Section, note, page
 from spectune.exceptions import SpectuneError
 from spectune.training._files import JSON_NAME, SavedModel, load_model
 from spectune.tuning._artifacts import PREDICTIONS, SPECTRA, load_spectra_arrays
+from spectune.tuning._storage import open_storage, public_url
 
 __all__ = ["RunFolder", "load_run", "write_report"]
 
@@ -155,10 +156,11 @@ def _load_study(run: RunFolder, storage: str | None) -> None:
             return
         url = f"sqlite:///{run.path / STUDY_FILE}"
     try:
-        run.study = optuna.load_study(study_name=name, storage=url)
-        run.storage = url
+        run.study = optuna.load_study(study_name=name, storage=open_storage(url))
+        run.storage = public_url(url)
     except Exception as error:  # any storage error: the report goes on without the study
-        run.missing["study"] = f"study {name!r} could not be loaded from {url}: {error}"
+        run.missing["study"] = (f"study {name!r} could not be loaded from {public_url(url)}: "
+                                f"{error}")
 
 
 def _load_model(run: RunFolder) -> None:

@@ -184,6 +184,7 @@ def data(run: RunFolder, figures: Figures, section: Section, seed: int) -> None:
     section.add(kv_table(rows))
     if run.task == "classification" and run.predictions is not None:
         counts = run.predictions.groupby(["observed", "set"]).size().unstack(fill_value=0)
+        counts = counts[[s for s in ("cal", "tune", "test") if s in counts.columns]]
         section.add(table(("class", *counts.columns), [(label, *(int(v) for v in row))
                                                       for label, row in counts.iterrows()],
                           caption="Samples per class and set"))
@@ -387,10 +388,13 @@ def reproduce(run: RunFolder, figures: Figures, section: Section, seed: int) -> 
     else:
         section.add(note(f"No settings: {run.missing.get('study', 'none stored')}."))
     if run.storage:
-        section.add(para("Browse the study live or afterwards with optuna-dashboard (trial "
-                         "attributes such as cal/tune error, epochs, wall time, parameter count "
-                         "and failure reasons are shown there):"),
-                    f"<pre>{esc('optuna-dashboard ' + run.storage)}</pre>")
+        target = run.storage.removeprefix("journal://") if run.storage.startswith("journal://") \
+            else run.storage
+        section.add(para("Browse the study live or afterwards with optuna-dashboard (pip install "
+                         "optuna-dashboard); each trial's attributes (calibration and tuning "
+                         "error, epochs, best epoch, wall time, parameter count, preprocessing, "
+                         "failure reason) are shown there:"),
+                    f"<pre>{esc('optuna-dashboard ' + target)}</pre>")
     versions = (run.model_meta or {}).get("versions", {})
     names = list(dict.fromkeys([*versions, "spectune", "torch", "numpy", "scikit-learn",
                                 "scipy", "optuna", "matplotlib"]))

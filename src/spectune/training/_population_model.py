@@ -105,6 +105,8 @@ class MaskedDropout(nn.Module):
         super().__init__()
         self.register_buffer("mask", torch.empty(0), persistent=False)
 
+    mask: torch.Tensor
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.mask if self.training else x
 
@@ -162,7 +164,8 @@ def dropout_sites(model: nn.Module, sample: torch.Tensor) -> list[DropoutSite]:
 def dropout_rates(model: nn.Module, sites: Sequence[DropoutSite]) -> list[float]:
     """Each site's rate ``p`` in ``model`` (members may differ)."""
     modules = dict(model.named_modules())
-    return [float(modules[site.key.removesuffix(".mask")].p) for site in sites]  # type: ignore[arg-type]
+    return [float(modules[site.key.removesuffix(".mask")].p)  # type: ignore[arg-type]
+            for site in sites]
 
 
 def stack(models: Sequence[nn.Module]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:

@@ -9,14 +9,16 @@ per-epoch reports to the pruner (Hyperband sees each trial's own epochs), early 
 plateau schedule per trial, the same objective, the same user attributes, failures recorded
 (``fail_reason``) without halting the study.
 
-Grouping, not masking: trials train together only when their networks are the same up to the
-weights and dropout rates and they share the data, i.e. the evaluation split, the preprocessing,
-the PLS-residual switch, the batch size, the loss and the optimizer family (``population_key``).
-Each group is its own population; all groups advance one epoch per round, and the total number
-of members in flight is at most ``population``. A space with many architectures therefore gives
-small groups; masking a kernel inside the largest one would batch more of them but changes the
-arithmetic, and the equivalence with a trial trained alone is what we test. A trial that cannot
-join any population (SGD, RMSprop, Adagrad; other random layers) is trained alone by the
+Grouping (and one mask): trials train together only when their networks are the same up to
+the weights, the dropout rates and the width of "same"-padded odd kernels (a narrow kernel is
+trained centred in the widest one, its outer taps held at zero: exactly the same function), and
+they share the data, i.e. the evaluation split, the preprocessing, the PLS-residual switch, the
+batch size, the loss and the optimizer family (``population_key``). Each group is its own
+population; all groups advance one epoch per round, and the total number of members in flight is
+at most ``population``. A space with many architectures (units, layers) therefore gives small
+groups; masking units inside the largest layer would batch more of them, at the cost of compute
+and of the bit-level agreement with a trial trained alone. A trial that cannot join any
+population (SGD, RMSprop, Adagrad; other random layers) is trained alone by the
 :class:`TrialRunner`, in turn with the rounds.
 
 Several seeds or CV folds: each (seed, evaluation) run of a trial is a member of its own; the
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -40,11 +43,11 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from spectune.models import ArchSummary
-from spectune.training import TrainConfig, TrainingPruned
+from spectune.training import TrainConfig, TrainingPruned, resolve_device
 from spectune.training._augment import augmenter_from_params
 from spectune.training._network import SpectralNetwork
 from spectune.training._population import MemberOutcome, PopulationTrainer, population_key
-from spectune.training._population_network import (
+from spectune.training._network import (
     NetworkInputs,
     build_member,
     finish_network,
@@ -57,6 +60,7 @@ from spectune.tuning._trial import TrialRunner, _classes, _record, wants_pls_res
 
 __all__ = ["population_size", "run_population_study"]
 
+log = logging.getLogger("spectune")
 StudyCallback = Callable[[optuna.Study, FrozenTrial], None]
 MAX_POPULATION = 512
 
@@ -81,7 +85,7 @@ def run_population_study(
     study: optuna.Study,
     runner: TrialRunner,
     *,
-    population: int,
+    population: int | None,
     n_trials: int | None,
     timeout: float | None = None,
     callbacks: Sequence[StudyCallback] = (),
@@ -96,9 +100,10 @@ def run_population_study(
     runner : TrialRunner
         Supplies the space, the data, the evaluations, the objective and the training defaults
         (``train_defaults["device"]`` is where the populations live).
-    population : int
-        Most runs trained at once (a trial with S seeds and F folds is S*F runs). See
-        :func:`population_size` for a size that fits the GPU's free memory.
+    population : int or None
+        Most runs trained at once (a trial with S seeds and F folds is S*F runs). None (CUDA
+        only): :func:`population_size` of the first trial's architecture in the GPU's free
+        memory (logged).
     n_trials : int or None
         Trials to ask in this call; None: until ``timeout``.
     timeout : float or None
@@ -109,7 +114,12 @@ def run_population_study(
     exact_dropout : bool or None
         Passed to :class:`PopulationTrainer` (None: exact on CPU, batched draw on CUDA).
     """
-    if isinstance(population, bool) or not isinstance(population, int) or population < 1:
+    device = resolve_device(str(runner.train_defaults.get("device", "cpu")))
+    if population is None and device.type != "cuda":
+        raise ValueError(f"population=None sizes the population by free GPU memory; the "
+                         f"device is {device}: give population=K.")
+    if population is not None and (isinstance(population, bool)
+                                    or not isinstance(population, int) or population < 1):
         raise ValueError(f"population must be an integer >= 1, got population={population!r}.")
     if n_trials is None and timeout is None:
         raise ValueError("give a budget: n_trials and/or timeout.")
@@ -138,7 +148,7 @@ class _Run:
 
 
 class _PopulationStudy:
-    def __init__(self, study: optuna.Study, runner: TrialRunner, population: int,
+    def __init__(self, study: optuna.Study, runner: TrialRunner, population: int | None,
                  callbacks: list[StudyCallback], exact_dropout: bool | None) -> None:
         self.study, self.runner, self.population = study, runner, population
         self.callbacks, self.exact_dropout = callbacks, exact_dropout
@@ -151,7 +161,7 @@ class _PopulationStudy:
         start, asked = time.perf_counter(), 0
         try:
             while True:
-                while (sum(len(g) for g in self.groups.values()) < self.population
+                while (sum(len(g) for g in self.groups.values()) < (self.population or 1)
                        and (n_trials is None or asked < n_trials)
                        and (timeout is None or time.perf_counter() - start < timeout)):
                     self._start(self.study.ask())
@@ -178,6 +188,8 @@ class _PopulationStudy:
         runner, started = self.runner, time.perf_counter()
         try:
             plan = runner.plan(runner.space.sample(trial))
+            if self.population is None:
+                self.population = self._auto_size(plan)
             trial.set_user_attr("n_params", plan.summary.n_params)
             trial.set_user_attr("preprocessing", plan.preprocess.name)
             pairs = [(s, e) for s in runner.seeds for e in range(len(runner.evaluations))]
@@ -192,13 +204,27 @@ class _PopulationStudy:
             self._alone(trial)
             return
         self.open[trial.number] = open_trial
-        for (run, model, augment), key in zip(members, keys):
-            group = (run.evaluation, run.inputs.preprocessing, run.inputs.linear is not None, key)
-            if group not in self.groups:
-                self.groups[group] = self._population(group, run.inputs, run.config.device)
-            member = self.groups[group].add(model, run.config, augment=augment)
-            self.runs[(group, member)] = run
-            open_trial.members[run.index] = (group, member)
+        try:
+            for (run, model, augment), key in zip(members, keys, strict=True):
+                group = (run.evaluation, run.inputs.preprocessing, run.inputs.linear is not None,
+                         key)
+                if group not in self.groups:
+                    self.groups[group] = self._population(group, run.inputs, run.config.device)
+                member = self.groups[group].add(model, run.config, augment=augment)
+                self.runs[(group, member)] = run
+                open_trial.members[run.index] = (group, member)
+        except Exception as error:  # noqa: BLE001 - e.g. outputs that do not fit the targets
+            self._fail(open_trial, error)
+
+    def _auto_size(self, plan: TrialPlan) -> int:
+        """Members of ``plan``'s size that fit in half the GPU's free memory."""
+        device = resolve_device(plan.train.device)
+        free, _ = torch.cuda.mem_get_info(device)
+        n_val = max(len(e.val) for e in self.runner.evaluations)
+        size = population_size(plan.summary, plan.train.batch_size, n_val, free)
+        log.warning("population: %d runs at once (%.1f GiB free on %s)", size, free / 2**30,
+                    device)
+        return size
 
     def _member(self, open_trial: _OpenTrial, index: int, seed: int, evaluation: int
                 ) -> tuple[_Run, Any, Augment | None]:

@@ -1,0 +1,386 @@
+"""The HTML report of a run: every section, self-contained, honest verdict, graceful notes.
+
+Two tiny real runs (regression with failing draws, classification) are tuned once per module
+and reported; the degraded cases work on copies of the regression folder with pieces removed,
+with matplotlib's rendering replaced by a stub (what is drawn is not what they test).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from html import escape
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from optuna.trial import TrialState
+from PIL import Image
+from safetensors.numpy import save_file
+
+from spectune.analysis import _report_sections
+from spectune.analysis._report import load_run, write_report
+from spectune.analysis._report_sections import _sentence
+from spectune.data import make_synthetic
+from spectune.exceptions import SpectuneError
+from spectune.models import MLP, run_baselines
+from spectune.preprocess._spec import PreprocessingSpec
+from spectune.training import _residual
+from spectune.training._config import TrainConfig
+from spectune.training._files import save_model
+from spectune.training._network import fit_network
+from spectune.tuning import _final, _trial
+from spectune.tuning._run import TuneSettings, tune
+
+#: Conv nets on 40-point spectra; a kernel of 41 cannot be built, so some draws fail.
+SPACE = {"parameters": {
+    "route": {"type": "categorical", "choices": ["raw", "snv"]},
+    "n_conv": {"type": "int", "low": 1, "high": 2},
+    "filters_{i}": {"type": "int", "low": 2, "high": 4, "repeat": {"i": [1, 2]},
+                    "when": "n_conv >= {i}"},
+    "kernel_size": {"type": "categorical", "choices": [3, 41]},
+    "pool": "max", "pool_size": 2, "n_fc": 1,
+    "units_1": {"type": "int", "low": 4, "high": 8},
+    "lr": {"type": "float", "low": 1.0e-3, "high": 3.0e-2, "log": True},
+    "batch_size": 16,
+}}
+HEADINGS = ("1. Verdict: CNN vs PLS on the test set", "2. Data", "3. Search",
+            "4. Hyperparameter importance", "5. Model",
+            "6. Explanations: which wavelengths the models use", "7. Reproducing this run")
+ERROR_NOTE = 'class="note error"'
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _quick_pls(X: Any, y: Any, **kwargs: Any) -> Any:
+    """PLS chosen among 4 components of the raw route by 3-fold CV (it has tests of its own)."""
+    return _original_pls(X, y, max_components=4, routes=("raw",), cv=3,
+                         random_state=kwargs.get("random_state", 0))
+
+
+_original_pls = _residual.fit_pls_baseline
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    """A regression and a classification run folder, each with its report (don't rewrite
+    them: the tests share them)."""
+    def baselines(cal: Any, test: Any = None, **kwargs: Any) -> dict[str, Any]:
+        return run_baselines(cal, test, cv=3, max_components=4, routes=("raw",), **kwargs)
+
+    folder = tmp_path_factory.mktemp("report")
+    settings = TuneSettings(space=SPACE, n_trials=5, max_epochs=4, pruner="none",
+                            sampler="random", show_progress=False)
+    found = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_final, "run_baselines", baselines)
+        patch.setattr(_residual, "fit_pls_baseline", _quick_pls)
+        patch.setattr(_trial, "fit_pls_baseline", _quick_pls)
+        patch.setattr("optuna.study._optimize.gc", SimpleNamespace(collect=lambda: 0))
+        for name, task in (("reg", "regression"), ("cls", "classification")):
+            spectra = make_synthetic(n_samples=60, n_points=40, task=task, random_state=0)[0]
+            tune(spectra, folder / name, settings)
+            found[name] = write_report(folder / name)
+    yield SimpleNamespace(**found)
+
+
+@pytest.fixture
+def no_rendering(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Figures are built but not rendered: savefig writes a 2x2 PNG or an empty SVG."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (2, 2)).save(buffer, "PNG")
+
+    def savefig(self: Figure, path: Any, **kwargs: Any) -> None:
+        data = buffer.getvalue() if str(path).endswith(".png") else \
+            b'<svg xmlns="http://www.w3.org/2000/svg"/>'
+        Path(path).write_bytes(data)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "run"
+    shutil.copytree(run, out, ignore=shutil.ignore_patterns("report.html", "figures"))
+    return out
+
+
+def _edit_metrics(run: Path, edit: Any) -> None:
+    metrics = json.loads((run / "metrics.json").read_text())
+    edit(metrics)
+    (run / "metrics.json").write_text(json.dumps(metrics))
+
+
+def _sections(html: str) -> list[str]:
+    return re.findall(r"<section id=\"\w+\"><h2>([^<]*)</h2>", html)
+
+
+def _text(html: str) -> str:
+    return html.replace("&#x27;", "'").replace("&quot;", '"').replace("&amp;", "&")
+
+
+@pytest.mark.parametrize("kind", ["reg", "cls"])
+def test_every_section_in_order_without_failures(runs: SimpleNamespace, kind: str) -> None:
+    html = getattr(runs, kind).read_text()
+    assert _sections(html) == list(HEADINGS)
+    assert ERROR_NOTE not in html
+    assert "could not be drawn" not in html and "could not be made" not in html
+
+
+@pytest.mark.parametrize("kind", ["reg", "cls"])
+def test_self_contained_with_valid_inline_pngs(runs: SimpleNamespace, kind: str) -> None:
+    report = getattr(runs, kind)
+    html = report.read_text()
+    for external in ("http://", "https://", 'src="//', "url(", "@import", "<script", "<link"):
+        assert external not in html, external
+    sources = re.findall(r"<img src=\"([^\"]*)\"", html)
+    pngs = sorted((report.parent / "figures").glob("*.png"))
+    assert len(sources) == len(pngs) >= 10
+    for source in sources:
+        assert source.startswith("data:image/png;base64,")
+        data = base64.b64decode(source.split(",", 1)[1], validate=True)
+        assert data[:8] == PNG_MAGIC
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    inline = {base64.b64encode(p.read_bytes()).decode() for p in pngs}
+    assert inline == {s.split(",", 1)[1] for s in sources}  # figures/ holds what is shown
+
+
+@pytest.mark.parametrize("kind", ["reg", "cls"])
+def test_figures_come_as_png_and_svg_pairs(runs: SimpleNamespace, kind: str) -> None:
+    figures = getattr(runs, kind).parent / "figures"
+    pngs, svgs = sorted(figures.glob("*.png")), sorted(figures.glob("*.svg"))
+    assert [p.stem for p in pngs] == [s.stem for s in svgs]
+    assert {"history", "importance_fanova", "explanation_0", "pls_coefficients",
+            "training_curves", "comparison"} <= {p.stem for p in pngs}
+    for svg in svgs:
+        assert ET.parse(svg).getroot().tag.endswith("svg")
+
+
+def test_regression_verdict_gives_the_test_numbers(runs: SimpleNamespace) -> None:
+    html = _text(runs.reg.read_text())
+    metrics = json.loads((runs.reg.parent / "metrics.json").read_text())
+    cnn, pls = metrics["cnn"]["test"]["rmse"], metrics["pls"]["test"]["rmse"]
+    change = abs(cnn - pls) / pls
+    pct = f"{change:.0%}" if change >= 0.01 else f"{change:.1%}"
+    how = "equals PLS's" if change < 0.005 else \
+        f"is {pct} {'lower' if cnn < pls else 'higher'} than PLS's"
+    assert f"The tuned CNN's test RMSE {how} on the same split ({cnn:.4g} vs {pls:.4g}, 12 " \
+           "test samples)" in html
+    ratio = re.search(r"<td>ratio CNN / PLS</td><td class=\"num\">([^<]+)</td>", html)
+    assert ratio is not None and float(ratio.group(1)) == pytest.approx(cnn / pls, rel=1e-3)
+    for key in ("r2", "bias", "sep", "rpd"):
+        assert f'<td class="num">{metrics["cnn"]["test"][key]:.4g}</td>' in html
+
+
+def test_classification_verdict_and_confusion(runs: SimpleNamespace) -> None:
+    html = _text(runs.cls.read_text())
+    metrics = json.loads((runs.cls.parent / "metrics.json").read_text())
+    cnn, pls = metrics["cnn"]["test"]["accuracy"], metrics["pls"]["test"]["accuracy"]
+    assert f"The tuned CNN's test accuracy is {cnn:.1%} against PLS-DA's {pls:.1%}" in html
+    assert (runs.cls.parent / "figures" / "confusion_cnn.png").is_file()
+    assert "pred_obs" not in html  # no predicted-vs-observed plot for classes
+
+
+@pytest.mark.parametrize(("cnn", "pls", "expected", "better"), [
+    (0.88, 1.0, "test RMSE is 12% lower than PLS's on the same split (0.88 vs 1, 40", True),
+    (1.1, 1.0, "is 10% higher than PLS's on the same split (1.1 vs 1, 40 test samples): PLS "
+     "is the better model here.", False),
+    (1.002, 1.0, "test RMSE equals PLS's", True),
+])
+def test_regression_sentence_is_honest_both_ways(cnn: float, pls: float, expected: str,
+                                                 better: bool) -> None:
+    sentence, ok = _sentence(True, {"rmse": cnn, "n": 40}, {"rmse": pls, "n": 40})
+    assert expected in sentence and ok is better
+
+
+def test_classification_sentence_counts_points() -> None:
+    sentence, ok = _sentence(False, {"accuracy": 0.9, "n": 20}, {"accuracy": 0.95, "n": 20})
+    assert sentence.endswith("(20 test samples; 5.0 points lower): PLS-DA is the better model "
+                             "here.") and not ok
+
+
+def test_failed_trials_are_summarised_by_reason(runs: SimpleNamespace) -> None:
+    html = runs.reg.read_text()
+    study = load_run(runs.reg.parent).study
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    assert failed, "the fixture's space should make some draws fail (kernel 41 > 40 points)"
+    reasons = {t.user_attrs["fail_reason"] for t in failed}
+    for reason in reasons:
+        count = sum(t.user_attrs["fail_reason"] == reason for t in failed)
+        assert f"<tr><td>{escape(reason)}</td><td class=\"num\">{count}</td>" in html
+    assert f"{len(failed)} failed trial(s), by reason" in html
+
+
+@pytest.mark.parametrize("kind", ["reg", "cls"])
+def test_trial_attributes_are_plain_json_for_the_dashboard(runs: SimpleNamespace,
+                                                           kind: str) -> None:
+    """optuna-dashboard shows user attributes as JSON: each must survive a JSON round trip."""
+    folder = getattr(runs, kind).parent
+    study = optuna.load_study(study_name="spectune", storage=f"sqlite:///{folder / 'study.db'}")
+    metric = "rmse" if kind == "reg" else "accuracy"
+    expected = {f"cal_{metric}", f"tune_{metric}", "epochs", "best_epoch", "wall_s", "n_params",
+                "preprocessing"}
+    assert json.loads(json.dumps(study.user_attrs)) == study.user_attrs
+    for trial in study.trials:
+        assert json.loads(json.dumps(trial.user_attrs, allow_nan=False)) == trial.user_attrs
+        if trial.state == TrialState.COMPLETE:
+            assert expected <= set(trial.user_attrs)
+        if trial.state == TrialState.FAIL:
+            assert isinstance(trial.user_attrs["fail_reason"], str)
+    assert f"optuna-dashboard sqlite:///{folder / 'study.db'}" in _text(
+        getattr(runs, kind).read_text())
+
+
+def test_missing_pieces_become_notes(runs: SimpleNamespace, tmp_path: Path,
+                                     no_rendering: None) -> None:
+    run = _copy(runs.reg.parent, tmp_path)
+    for name in ("study.db", "predictions.csv", "spectra.safetensors"):
+        (run / name).unlink()
+    shutil.rmtree(run / "model")
+    shutil.rmtree(run / "trials")
+    _edit_metrics(run, lambda m: m["data"].update(train_file="<script>alert(1)</script>"))
+    html = _text(write_report(run).read_text())
+    assert _sections(html) == list(HEADINGS) and ERROR_NOTE not in html
+    for expected in ("No study, so no search figures: no study.db in the run folder",
+                     "No spectra to draw", "No model to describe: no model/ folder",
+                     "No predictions: no predictions.csv", "nothing to explain",
+                     "No kept network for trial", "The command line was not recorded"):
+        assert expected in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
+
+
+def test_no_test_set_gives_no_verdict(runs: SimpleNamespace, tmp_path: Path,
+                                      no_rendering: None) -> None:
+    run = _copy(runs.reg.parent, tmp_path)
+
+    def drop_test(metrics: dict[str, Any]) -> None:
+        for part in (metrics["cnn"], metrics["pls"], *metrics["references"].values()):
+            part.pop("test", None)
+        metrics["cnn"].pop("interval", None)
+
+    _edit_metrics(run, drop_test)
+    table = pd.read_csv(run / "predictions.csv")
+    table[table["set"] != "test"].to_csv(run / "predictions.csv", index=False)
+    arrays = load_run(run).arrays
+    save_file({k: v for k, v in arrays.items() if k != "test"}, str(run / "spectra.safetensors"))
+    html = _text(write_report(run).read_text())
+    assert "No test set was held out, so there is no verdict" in html
+    assert "No test set: no confusion matrix and no PLS comparison." in html
+    assert ERROR_NOTE not in html and "ratio CNN / PLS" not in html
+
+
+def test_pareto_study_with_one_trial(runs: SimpleNamespace, tmp_path: Path,
+                                     no_rendering: None) -> None:
+    run = _copy(runs.reg.parent, tmp_path)
+    old = load_run(run).study
+    best = old.best_trial
+    (run / "study.db").unlink()
+    study = optuna.create_study(study_name="spectune", storage=f"sqlite:///{run / 'study.db'}",
+                                directions=["minimize", "minimize"])
+    study.set_user_attr("settings", old.user_attrs["settings"])
+    study.add_trial(optuna.trial.create_trial(
+        params=best.params, distributions=best.distributions, user_attrs=best.user_attrs,
+        values=[best.value, float(best.user_attrs["n_params"])]))
+    html = _text(write_report(run).read_text())
+    assert "Pareto study (error and parameter count minimised together)" in html
+    assert "No importance: 1 trial (at least 2 needed) among the complete trials." in html
+    assert "1 complete trial(s): no slice or parallel-coordinate plots" in html
+    assert ERROR_NOTE not in html
+
+
+def test_mlp_model_is_described_and_explained(runs: SimpleNamespace, tmp_path: Path,
+                                              no_rendering: None) -> None:
+    run = _copy(runs.reg.parent, tmp_path)
+    spectra = make_synthetic(n_samples=60, n_points=40, random_state=0)[0]
+    network = fit_network(spectra.flat_X(), spectra.y, preprocessing=PreprocessingSpec(("snv",)),
+                          arch=MLP(units=(4,)), config=TrainConfig(max_epochs=2))
+    shutil.rmtree(run / "model")
+    save_model(run / "model", [network], wavelengths=spectra.wavelengths,
+               target_names=list(spectra.target_names),
+               info={"best_trial": 0, "members": [0], "seeds": [0]})
+    html = _text(write_report(run).read_text())
+    assert "MLP: no conv layer" in html and "integrated gradients" in html
+    explained = (run / "figures" / "explanation_0.png").is_file()
+    assert explained != ("Attributions of an MLP need captum" in html)
+    assert ERROR_NOTE not in html
+
+
+def test_a_failing_section_becomes_a_note(runs: SimpleNamespace, tmp_path: Path,
+                                          no_rendering: None,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> None:
+        raise ValueError("broken on purpose")
+
+    monkeypatch.setattr(_report_sections, "verdict", broken)
+    html = _text(write_report(_copy(runs.reg.parent, tmp_path)).read_text())
+    assert "This section could not be made: ValueError: broken on purpose" in html
+    assert html.count(ERROR_NOTE) == 1 and _sections(html) == list(HEADINGS)
+
+
+def test_a_failed_report_leaves_the_previous_one(runs: SimpleNamespace, tmp_path: Path,
+                                                 no_rendering: None,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _copy(runs.reg.parent, tmp_path)
+    (run / "report.html").write_text("earlier report")
+    (run / "figures").mkdir()
+    (run / "figures" / "old.png").write_bytes(b"old")
+
+    def crash(*args: Any) -> str:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("spectune.analysis._report.page", crash)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_report(run)
+    assert (run / "report.html").read_text() == "earlier report"
+    assert [p.name for p in (run / "figures").iterdir()] == ["old.png"]
+    assert not list(run.glob(".report-*"))
+
+
+def test_a_new_report_replaces_the_old_figures(runs: SimpleNamespace, tmp_path: Path,
+                                               no_rendering: None) -> None:
+    run = _copy(runs.reg.parent, tmp_path)
+    (run / "figures").mkdir()
+    (run / "figures" / "stale.png").write_bytes(b"stale")
+    write_report(run)
+    names = {p.name for p in (run / "figures").iterdir()}
+    assert "stale.png" not in names and "history.png" in names
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]
+
+
+def test_refuses_what_is_not_a_run_folder(tmp_path: Path) -> None:
+    with pytest.raises(SpectuneError, match=r"not a spectune run folder \(no metrics.json\)"):
+        write_report(tmp_path)
+    with pytest.raises(SpectuneError, match="no such folder"):
+        write_report(tmp_path / "absent")
+    (tmp_path / "metrics.json").write_text(json.dumps({"task": "regression"}))
+    with pytest.raises(SpectuneError, match="not the metrics of a `spectune tune` run"):
+        write_report(tmp_path)
+    (tmp_path / "metrics.json").write_text("{not json")
+    with pytest.raises(SpectuneError, match="cannot be read"):
+        write_report(tmp_path)
+    assert not (tmp_path / "report.html").exists()
+
+
+@pytest.mark.parametrize("kind", ["reg", "cls"])
+def test_pool_targets_line_up_with_the_saved_spectra(runs: SimpleNamespace, kind: str) -> None:
+    """Explanations pair spectra.safetensors' pool with predictions.csv's rows: same order."""
+    run = load_run(getattr(runs, kind).parent)
+    pool = run.arrays["pool"]
+    y = run.pool_labels()
+    assert len(y) == len(pool) == run.metrics["data"]["n_pool"]
+    predicted = run.model.predict(pool.reshape(len(pool), -1))
+    saved = run.column("cnn", ("cal", "tune"))
+    if kind == "reg":
+        np.testing.assert_allclose(predicted, saved, rtol=1e-5, atol=1e-6)
+    else:
+        assert [str(v) for v in predicted] == list(saved)
+        assert set(np.asarray(y).tolist()) <= set(run.classes)  # labels in the model's types
