@@ -64,7 +64,7 @@ def row_settings(row: str, folder: Path, base: dict) -> TuneSettings:
         "none": dict(refit="none", aug=False, res=False, top=1, blend=False),
         "+refit": dict(refit="scratch", aug=False, res=False, top=1, blend=False),
         "+augmentation": dict(refit="scratch", aug=True, res=False, top=1, blend=False),
-        "+ensemble": dict(refit="scratch", aug=False, res=False, top=3, blend=False),
+        "+ensemble": dict(refit="scratch", aug=False, res=False, top=None, blend=False),
         "+PLS-residual": dict(refit="scratch", aug=False, res=True, top=1, blend=True),
         "all": dict(refit="scratch", aug=True, res=True, top=None, blend=True),
     }[row]
@@ -82,12 +82,18 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=list(ROWS))
     args = parser.parse_args()
     torch.set_num_threads(2)
-    results = []
+    OUT.mkdir(exist_ok=True)
+    done_file = OUT / "ablation.jsonl"  # one line a run, so an interrupted ablation resumes
+    results = [json.loads(line) for line in done_file.read_text().splitlines()] \
+        if done_file.exists() else []
+    done = {(r["dataset"], r["row"], r["seed"]) for r in results}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for name, train, test in datasets():
             for row in args.rows:
                 for seed in args.seeds:
+                    if (name, row, seed) in done:
+                        continue
                     base = dict(n_trials=args.trials, max_epochs=args.epochs,
                                 timeout=args.timeout, seed=seed, min_resource=5, patience=15)
                     out = folder / f"{name}-{row}-{seed}".replace(" ", "_")
@@ -97,8 +103,9 @@ def main() -> None:
                                     "cnn": m["cnn"]["test"]["rmse"], "pls": m["pls"]["test"]["rmse"],
                                     "trials": m["study"]["n_trials"],
                                     "wall_s": round(time.perf_counter() - start, 1)})
+                    with done_file.open("a") as handle:
+                        handle.write(json.dumps(results[-1]) + "\n")
                     print(json.dumps(results[-1]), flush=True)
-    OUT.mkdir(exist_ok=True)
     (OUT / "ablation.json").write_text(json.dumps({"settings": vars(args), "runs": results},
                                                   indent=1) + "\n")
     print(table(results))

@@ -16,7 +16,9 @@ process imports torch and reads the data).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import io
 import os
 import platform
 import subprocess
@@ -54,10 +56,11 @@ def write_data(folder: Path, n_samples: int, n_points: int) -> tuple[Path, Path]
 def run_study(url: str, n_workers: int, trials: int, epochs: int, table: Path, space: Path,
               folder: Path) -> dict[str, float]:
     name = f"bench-workers-{n_workers}-{uuid.uuid4().hex[:8]}"
-    code = spectune(["tune", str(table), "--target", "y", "--space", str(space), "--out",
-                     str(folder / name), "--storage", url, "--study", name, "--workers", "0",
-                     "--trials", str(trials), "--epochs", str(epochs), "--patience", "100000",
-                     "--pruner", "none", "--sampler", "random", "--quiet"])
+    with contextlib.redirect_stdout(io.StringIO()):  # the "created study" lines
+        code = spectune(["tune", str(table), "--target", "y", "--space", str(space), "--out",
+                         str(folder / name), "--storage", url, "--study", name, "--workers",
+                         "0", "--trials", str(trials), "--epochs", str(epochs), "--patience",
+                         "100000", "--pruner", "none", "--sampler", "random", "--quiet"])
     if code != 0:
         raise SystemExit(f"could not create study {name}")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -90,21 +93,21 @@ def markdown(rows: list[dict[str, float]], args: argparse.Namespace, url: str,
         "",
         "## `workers.py`: trials per minute with 1, 2 and 4 workers on one PostgreSQL study",
         "",
-        f"What: {args.trials} identical trials per study (dense layer of 64 units, "
-        f"{args.epochs} epochs, early stopping off, batch 32, on {args.samples} synthetic "
-        f"spectra of {args.points} points, 20 % held out as test, 20 % of the rest as tuning "
-        "set), random sampler, `spectune worker` processes with one torch thread each, started "
-        "together; the study on a local PostgreSQL (`scripts/postgres.sh`, fsync off).",
+        (f"What: {args.trials} identical trials per study (dense layer of 64 units, "
+         f"{args.epochs} epochs, early stopping off, batch 32, on {args.samples} synthetic "
+         f"spectra of {args.points} points, 20 % held out as test, 20 % of the rest as tuning "
+         "set), random sampler, `spectune worker` processes with one torch thread each, started "
+         "together; the study on a local PostgreSQL (`scripts/postgres.sh`, fsync off)."),
         "",
-        f"Machine: {os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__}, optuna "
-        f"{optuna.__version__}, Python {platform.python_version()}. Date: "
-        f"{datetime.date.today().isoformat()}. Load average before / after: {load[0]:.1f} / "
-        f"{load[1]:.1f} (other jobs share this machine).",
+        (f"Machine: {os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__}, optuna "
+         f"{optuna.__version__}, Python {platform.python_version()}. Date: "
+         f"{datetime.date.today().isoformat()}. Load average before / after: {load[0]:.1f} / "
+         f"{load[1]:.1f}."),
         "",
         "Command: `eval \"$(scripts/postgres.sh)\" && python bench/workers.py --append`",
         "",
-        "| workers | trials | span s | trials/min (span) | speed-up | wall s (with start-up) "
-        "| trials/min (wall) | s training / trial |",
+        ("| workers | trials | span s | trials/min (span) | speed-up | wall s (with start-up) "
+         "| trials/min (wall) | s training / trial |"),
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
@@ -113,10 +116,16 @@ def markdown(rows: list[dict[str, float]], args: argparse.Namespace, url: str,
             f"{row['per_min_span']:.0f} | {row['per_min_span'] / base:.2f} | "
             f"{row['wall_s']:.1f} | {row['per_min_wall']:.0f} | {row['train_s']:.2f} |")
     cores = os.cpu_count() or 1
-    lines += ["", f"On {cores} cores, more than {cores} workers oversubscribe the CPU: they share "
-              "the cores (and the per-trial training time grows) rather than add capacity; "
-              "the database work per trial (about ten small queries) is not the limit here. "
-              f"Storage: {public_url(url)}.", ""]
+    lines += ["", (f"On {cores} cores, more than {cores} workers oversubscribe the CPU: they "
+                   "share the cores (the training time per trial grows as workers are added) "
+                   "rather than add capacity; the database work per trial (about ten small "
+                   "queries) is not the limit. Workers pay off with cores or GPUs to spare, one "
+                   "worker per GPU or per few cores.")]
+    if max(load) > cores:
+        lines += [(f"This run shared the machine with other jobs (load average above {cores}): "
+                   "the workers competed with them for the cores, so these rates measure a busy "
+                   "machine; rerun on a quiet one to see what a second worker adds.")]
+    lines += [f"Storage: {public_url(url)}.", ""]
     return "\n".join(lines)
 
 
@@ -125,8 +134,8 @@ def main() -> None:
     parser.add_argument("--storage", default=os.environ.get("SPECTUNE_TEST_POSTGRES_URL"),
                         help="PostgreSQL URL (default: $SPECTUNE_TEST_POSTGRES_URL)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--trials", type=int, default=48)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--trials", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--points", type=int, default=200)
     parser.add_argument("--append", action="store_true", help="append the table to RESULTS.md")

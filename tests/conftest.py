@@ -18,3 +18,15 @@ def seeds_fixed() -> None:
         return
     torch.manual_seed(0)
     torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def no_report_by_default(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tuning run ends with report.html (10-15 s); tests that check it are marked ``report``."""
+    if request.node.get_closest_marker("report") is not None:
+        return
+    try:
+        from spectune.tuning import _run
+    except ImportError:  # pragma: no cover
+        return
+    monkeypatch.setattr(_run, "write_report", lambda *args, **kwargs: None)

@@ -8,13 +8,14 @@ with matplotlib's rendering replaced by a stub (what is drawn is not what they t
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
-from html import escape
 from collections.abc import Iterator
+from html import escape, unescape
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -28,14 +29,14 @@ from optuna.trial import TrialState
 from PIL import Image
 from safetensors.numpy import save_file
 
-from spectune.analysis import _report_sections
+from spectune.analysis import _report_model, _report_sections
 from spectune.analysis._report import load_run, write_report
 from spectune.analysis._report_sections import _sentence
 from spectune.data import make_synthetic
 from spectune.exceptions import SpectuneError
 from spectune.models import MLP, run_baselines
 from spectune.preprocess._spec import PreprocessingSpec
-from spectune.training import _residual
+from spectune.training import LRRangeResult, _residual
 from spectune.training._config import TrainConfig
 from spectune.training._files import save_model
 from spectune.training._network import fit_network
@@ -71,26 +72,39 @@ _original_pls = _residual.fit_pls_baseline
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    """A regression and a classification run folder, each with its report (don't rewrite
-    them: the tests share them)."""
+def quick_tuning() -> Iterator[SimpleNamespace]:
+    """Tuning settings for a few-second run, with PLS searched over the raw route only."""
     def baselines(cal: Any, test: Any = None, **kwargs: Any) -> dict[str, Any]:
         return run_baselines(cal, test, cv=3, max_components=4, routes=("raw",), **kwargs)
 
-    folder = tmp_path_factory.mktemp("report")
-    settings = TuneSettings(space=SPACE, n_trials=5, max_epochs=4, pruner="none",
-                            sampler="random", show_progress=False)
-    found = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_final, "run_baselines", baselines)
         patch.setattr(_residual, "fit_pls_baseline", _quick_pls)
         patch.setattr(_trial, "fit_pls_baseline", _quick_pls)
         patch.setattr("optuna.study._optimize.gc", SimpleNamespace(collect=lambda: 0))
-        for name, task in (("reg", "regression"), ("cls", "classification")):
-            spectra = make_synthetic(n_samples=60, n_points=40, task=task, random_state=0)[0]
-            tune(spectra, folder / name, settings)
-            found[name] = write_report(folder / name)
-    yield SimpleNamespace(**found)
+        yield SimpleNamespace(settings=TuneSettings(
+            space=SPACE, n_trials=5, max_epochs=4, pruner="none", sampler="random",
+            show_progress=False))
+
+
+def _reported_run(folder: Path, task: str, settings: TuneSettings) -> Path:
+    tune(make_synthetic(n_samples=60, n_points=40, task=task, random_state=0)[0], folder,
+         settings)
+    return write_report(folder)
+
+
+@pytest.fixture(scope="module")
+def reg(tmp_path_factory: pytest.TempPathFactory, quick_tuning: SimpleNamespace) -> Path:
+    """report.html of a regression run (shared by the tests: don't rewrite it)."""
+    return _reported_run(tmp_path_factory.mktemp("report") / "reg", "regression",
+                         quick_tuning.settings)
+
+
+@pytest.fixture(scope="module")
+def cls(tmp_path_factory: pytest.TempPathFactory, quick_tuning: SimpleNamespace) -> Path:
+    """report.html of a classification run (shared by the tests: don't rewrite it)."""
+    return _reported_run(tmp_path_factory.mktemp("report") / "cls", "classification",
+                         quick_tuning.settings)
 
 
 @pytest.fixture
@@ -128,16 +142,17 @@ def _text(html: str) -> str:
 
 
 @pytest.mark.parametrize("kind", ["reg", "cls"])
-def test_every_section_in_order_without_failures(runs: SimpleNamespace, kind: str) -> None:
-    html = getattr(runs, kind).read_text()
+def test_every_section_in_order_without_failures(request: pytest.FixtureRequest,
+                                                 kind: str) -> None:
+    html = request.getfixturevalue(kind).read_text()
     assert _sections(html) == list(HEADINGS)
     assert ERROR_NOTE not in html
     assert "could not be drawn" not in html and "could not be made" not in html
 
 
 @pytest.mark.parametrize("kind", ["reg", "cls"])
-def test_self_contained_with_valid_inline_pngs(runs: SimpleNamespace, kind: str) -> None:
-    report = getattr(runs, kind)
+def test_self_contained_with_valid_inline_pngs(request: pytest.FixtureRequest, kind: str) -> None:
+    report = request.getfixturevalue(kind)
     html = report.read_text()
     for external in ("http://", "https://", 'src="//', "url(", "@import", "<script", "<link"):
         assert external not in html, external
@@ -155,8 +170,8 @@ def test_self_contained_with_valid_inline_pngs(runs: SimpleNamespace, kind: str)
 
 
 @pytest.mark.parametrize("kind", ["reg", "cls"])
-def test_figures_come_as_png_and_svg_pairs(runs: SimpleNamespace, kind: str) -> None:
-    figures = getattr(runs, kind).parent / "figures"
+def test_figures_come_as_png_and_svg_pairs(request: pytest.FixtureRequest, kind: str) -> None:
+    figures = request.getfixturevalue(kind).parent / "figures"
     pngs, svgs = sorted(figures.glob("*.png")), sorted(figures.glob("*.svg"))
     assert [p.stem for p in pngs] == [s.stem for s in svgs]
     assert {"history", "importance_fanova", "explanation_0", "pls_coefficients",
@@ -165,9 +180,9 @@ def test_figures_come_as_png_and_svg_pairs(runs: SimpleNamespace, kind: str) -> 
         assert ET.parse(svg).getroot().tag.endswith("svg")
 
 
-def test_regression_verdict_gives_the_test_numbers(runs: SimpleNamespace) -> None:
-    html = _text(runs.reg.read_text())
-    metrics = json.loads((runs.reg.parent / "metrics.json").read_text())
+def test_regression_verdict_gives_the_test_numbers(reg: Path) -> None:
+    html = _text(reg.read_text())
+    metrics = json.loads((reg.parent / "metrics.json").read_text())
     cnn, pls = metrics["cnn"]["test"]["rmse"], metrics["pls"]["test"]["rmse"]
     change = abs(cnn - pls) / pls
     pct = f"{change:.0%}" if change >= 0.01 else f"{change:.1%}"
@@ -181,19 +196,19 @@ def test_regression_verdict_gives_the_test_numbers(runs: SimpleNamespace) -> Non
         assert f'<td class="num">{metrics["cnn"]["test"][key]:.4g}</td>' in html
 
 
-def test_classification_verdict_and_confusion(runs: SimpleNamespace) -> None:
-    html = _text(runs.cls.read_text())
-    metrics = json.loads((runs.cls.parent / "metrics.json").read_text())
+def test_classification_verdict_and_confusion(cls: Path) -> None:
+    html = _text(cls.read_text())
+    metrics = json.loads((cls.parent / "metrics.json").read_text())
     cnn, pls = metrics["cnn"]["test"]["accuracy"], metrics["pls"]["test"]["accuracy"]
     assert f"The tuned CNN's test accuracy is {cnn:.1%} against PLS-DA's {pls:.1%}" in html
-    assert (runs.cls.parent / "figures" / "confusion_cnn.png").is_file()
+    assert (cls.parent / "figures" / "confusion_cnn.png").is_file()
     assert "pred_obs" not in html  # no predicted-vs-observed plot for classes
 
 
 @pytest.mark.parametrize(("cnn", "pls", "expected", "better"), [
     (0.88, 1.0, "test RMSE is 12% lower than PLS's on the same split (0.88 vs 1, 40", True),
-    (1.1, 1.0, "is 10% higher than PLS's on the same split (1.1 vs 1, 40 test samples): PLS "
-     "is the better model here.", False),
+    (1.1, 1.0, ("is 10% higher than PLS's on the same split (1.1 vs 1, 40 test samples): PLS "
+                "is the better model here."), False),
     (1.002, 1.0, "test RMSE equals PLS's", True),
 ])
 def test_regression_sentence_is_honest_both_ways(cnn: float, pls: float, expected: str,
@@ -208,9 +223,9 @@ def test_classification_sentence_counts_points() -> None:
                              "here.") and not ok
 
 
-def test_failed_trials_are_summarised_by_reason(runs: SimpleNamespace) -> None:
-    html = runs.reg.read_text()
-    study = load_run(runs.reg.parent).study
+def test_failed_trials_are_summarised_by_reason(reg: Path) -> None:
+    html = reg.read_text()
+    study = load_run(reg.parent).study
     failed = study.get_trials(states=(TrialState.FAIL,))
     assert failed, "the fixture's space should make some draws fail (kernel 41 > 40 points)"
     reasons = {t.user_attrs["fail_reason"] for t in failed}
@@ -221,10 +236,10 @@ def test_failed_trials_are_summarised_by_reason(runs: SimpleNamespace) -> None:
 
 
 @pytest.mark.parametrize("kind", ["reg", "cls"])
-def test_trial_attributes_are_plain_json_for_the_dashboard(runs: SimpleNamespace,
+def test_trial_attributes_are_plain_json_for_the_dashboard(request: pytest.FixtureRequest,
                                                            kind: str) -> None:
     """optuna-dashboard shows user attributes as JSON: each must survive a JSON round trip."""
-    folder = getattr(runs, kind).parent
+    folder = request.getfixturevalue(kind).parent
     study = optuna.load_study(study_name="spectune", storage=f"sqlite:///{folder / 'study.db'}")
     metric = "rmse" if kind == "reg" else "accuracy"
     expected = {f"cal_{metric}", f"tune_{metric}", "epochs", "best_epoch", "wall_s", "n_params",
@@ -237,12 +252,22 @@ def test_trial_attributes_are_plain_json_for_the_dashboard(runs: SimpleNamespace
         if trial.state == TrialState.FAIL:
             assert isinstance(trial.user_attrs["fail_reason"], str)
     assert f"optuna-dashboard sqlite:///{folder / 'study.db'}" in _text(
-        getattr(runs, kind).read_text())
+        request.getfixturevalue(kind).read_text())
 
 
-def test_missing_pieces_become_notes(runs: SimpleNamespace, tmp_path: Path,
+def test_reproduce_section_rebuilds_the_settings(reg: Path) -> None:
+    """The Python line the report prints gives back the run's TuneSettings."""
+    html = unescape(reg.read_text())
+    line = re.search(r"^settings = (TuneSettings\(\*\*\{.*\}\))$", html, re.MULTILINE)
+    assert line is not None
+    settings = eval(line.group(1), {"TuneSettings": TuneSettings})  # the report's own text
+    stored = load_run(reg.parent).settings
+    assert json.loads(json.dumps(dataclasses.asdict(settings))) == stored
+
+
+def test_missing_pieces_become_notes(reg: Path, tmp_path: Path,
                                      no_rendering: None) -> None:
-    run = _copy(runs.reg.parent, tmp_path)
+    run = _copy(reg.parent, tmp_path)
     for name in ("study.db", "predictions.csv", "spectra.safetensors"):
         (run / name).unlink()
     shutil.rmtree(run / "model")
@@ -258,9 +283,9 @@ def test_missing_pieces_become_notes(runs: SimpleNamespace, tmp_path: Path,
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
 
 
-def test_no_test_set_gives_no_verdict(runs: SimpleNamespace, tmp_path: Path,
+def test_no_test_set_gives_no_verdict(reg: Path, tmp_path: Path,
                                       no_rendering: None) -> None:
-    run = _copy(runs.reg.parent, tmp_path)
+    run = _copy(reg.parent, tmp_path)
 
     def drop_test(metrics: dict[str, Any]) -> None:
         for part in (metrics["cnn"], metrics["pls"], *metrics["references"].values()):
@@ -278,9 +303,9 @@ def test_no_test_set_gives_no_verdict(runs: SimpleNamespace, tmp_path: Path,
     assert ERROR_NOTE not in html and "ratio CNN / PLS" not in html
 
 
-def test_pareto_study_with_one_trial(runs: SimpleNamespace, tmp_path: Path,
+def test_pareto_study_with_one_trial(reg: Path, tmp_path: Path,
                                      no_rendering: None) -> None:
-    run = _copy(runs.reg.parent, tmp_path)
+    run = _copy(reg.parent, tmp_path)
     old = load_run(run).study
     best = old.best_trial
     (run / "study.db").unlink()
@@ -297,9 +322,9 @@ def test_pareto_study_with_one_trial(runs: SimpleNamespace, tmp_path: Path,
     assert ERROR_NOTE not in html
 
 
-def test_mlp_model_is_described_and_explained(runs: SimpleNamespace, tmp_path: Path,
+def test_mlp_model_is_described_and_explained(reg: Path, tmp_path: Path,
                                               no_rendering: None) -> None:
-    run = _copy(runs.reg.parent, tmp_path)
+    run = _copy(reg.parent, tmp_path)
     spectra = make_synthetic(n_samples=60, n_points=40, random_state=0)[0]
     network = fit_network(spectra.flat_X(), spectra.y, preprocessing=PreprocessingSpec(("snv",)),
                           arch=MLP(units=(4,)), config=TrainConfig(max_epochs=2))
@@ -314,22 +339,54 @@ def test_mlp_model_is_described_and_explained(runs: SimpleNamespace, tmp_path: P
     assert ERROR_NOTE not in html
 
 
-def test_a_failing_section_becomes_a_note(runs: SimpleNamespace, tmp_path: Path,
+def test_explanations_use_a_random_subset_of_a_large_pool(
+        reg: Path, tmp_path: Path, no_rendering: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_report_model, "MAX_EXPLAINED_SPECTRA", 10)
+    html = _text(write_report(_copy(reg.parent, tmp_path)).read_text())
+    n_pool = json.loads((reg.parent / "metrics.json").read_text())["data"]["n_pool"]
+    assert f"Explained on 10 of the {n_pool} spectra, drawn at random (seed 0)." in html
+    assert ERROR_NOTE not in html
+
+
+def test_two_channel_spectra_have_no_pls_coefficients(reg: Path, tmp_path: Path,
+                                                       no_rendering: None) -> None:
+    run = _copy(reg.parent, tmp_path)
+    arrays = load_run(run).arrays
+    save_file({k: (np.concatenate([v, v], axis=1) if v.ndim == 3 else v)
+               for k, v in arrays.items()}, str(run / "spectra.safetensors"))
+    shutil.rmtree(run / "model")
+    html = _text(write_report(run).read_text())
+    assert "PLS sees the channels side by side" in html
+    assert "<td>channels</td><td>2</td>" in html
+    assert ERROR_NOTE not in html
+
+
+def test_a_saved_lr_range_test_is_drawn(reg: Path, tmp_path: Path, no_rendering: None) -> None:
+    run = _copy(reg.parent, tmp_path)
+    found = LRRangeResult(np.geomspace(1e-5, 1, 5), np.array([1.0, 0.9, 0.5, 0.3, np.inf]),
+                          np.array([1.0, 0.85, 0.55, 0.35]), 1e-4, 1e-2, 1.0)
+    (run / "lr_range.json").write_text(json.dumps(found.as_dict()))
+    html = _text(write_report(run).read_text())
+    assert "LR range test: LR_max (initial rate) and LR_min" in html
+    assert (run / "figures" / "lr_range.svg").is_file() and ERROR_NOTE not in html
+
+
+def test_a_failing_section_becomes_a_note(reg: Path, tmp_path: Path,
                                           no_rendering: None,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: Any) -> None:
         raise ValueError("broken on purpose")
 
     monkeypatch.setattr(_report_sections, "verdict", broken)
-    html = _text(write_report(_copy(runs.reg.parent, tmp_path)).read_text())
+    html = _text(write_report(_copy(reg.parent, tmp_path)).read_text())
     assert "This section could not be made: ValueError: broken on purpose" in html
     assert html.count(ERROR_NOTE) == 1 and _sections(html) == list(HEADINGS)
 
 
-def test_a_failed_report_leaves_the_previous_one(runs: SimpleNamespace, tmp_path: Path,
+def test_a_failed_report_leaves_the_previous_one(reg: Path, tmp_path: Path,
                                                  no_rendering: None,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    run = _copy(runs.reg.parent, tmp_path)
+    run = _copy(reg.parent, tmp_path)
     (run / "report.html").write_text("earlier report")
     (run / "figures").mkdir()
     (run / "figures" / "old.png").write_bytes(b"old")
@@ -345,9 +402,9 @@ def test_a_failed_report_leaves_the_previous_one(runs: SimpleNamespace, tmp_path
     assert not list(run.glob(".report-*"))
 
 
-def test_a_new_report_replaces_the_old_figures(runs: SimpleNamespace, tmp_path: Path,
+def test_a_new_report_replaces_the_old_figures(reg: Path, tmp_path: Path,
                                                no_rendering: None) -> None:
-    run = _copy(runs.reg.parent, tmp_path)
+    run = _copy(reg.parent, tmp_path)
     (run / "figures").mkdir()
     (run / "figures" / "stale.png").write_bytes(b"stale")
     write_report(run)
@@ -371,9 +428,10 @@ def test_refuses_what_is_not_a_run_folder(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["reg", "cls"])
-def test_pool_targets_line_up_with_the_saved_spectra(runs: SimpleNamespace, kind: str) -> None:
+def test_pool_targets_line_up_with_the_saved_spectra(request: pytest.FixtureRequest,
+                                                     kind: str) -> None:
     """Explanations pair spectra.safetensors' pool with predictions.csv's rows: same order."""
-    run = load_run(getattr(runs, kind).parent)
+    run = load_run(request.getfixturevalue(kind).parent)
     pool = run.arrays["pool"]
     y = run.pool_labels()
     assert len(y) == len(pool) == run.metrics["data"]["n_pool"]

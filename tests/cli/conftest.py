@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pandas as pd
 import pytest
 import yaml
 
-from spectune.data import make_synthetic
+from spectune.data import Spectra, make_synthetic
+from spectune.models import run_baselines
+from spectune.tuning import _final
 
 #: One dense layer and a learning rate on 40-point spectra: a trial trains in a fraction of
 #: a second, so a study of dozens of trials fits a test.
@@ -24,10 +28,25 @@ TINY_SPACE = {"parameters": {
 def write_spectra_table(path: Path, *, seed: int, n_samples: int) -> Path:
     """A CSV of synthetic spectra (40 wavelength columns) and target ``y``."""
     spectra = make_synthetic(n_samples=n_samples, n_points=40, random_state=seed)[0]
-    frame = pd.DataFrame(spectra.flat_X(), columns=[f"{w:.2f}" for w in spectra.wavelengths])
-    frame.insert(0, "y", spectra.y[:, 0])
-    frame.to_csv(path, index=False)
+    X = spectra.flat_X()
+    columns = {f"{w:.2f}": X[:, j] for j, w in enumerate(spectra.wavelengths)}
+    pd.DataFrame({"y": spectra.y[:, 0], **columns}).to_csv(path, index=False)
     return path
+
+
+def _raw_pls(cal: Spectra, test: Spectra | None = None, **kwargs: Any) -> dict[str, Any]:
+    return run_baselines(cal, test, cv=3, max_components=4, routes=("raw",), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def quick_refit() -> Iterator[None]:
+    """In-process refits: PLS on the raw route only (the baselines have tests of their own),
+    and no ``gc.collect`` after each trial (it frees memory, it changes no result)."""
+    patch = pytest.MonkeyPatch()
+    patch.setattr(_final, "run_baselines", _raw_pls)
+    patch.setattr("optuna.study._optimize.gc", SimpleNamespace(collect=int))
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="module")

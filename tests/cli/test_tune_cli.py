@@ -233,3 +233,12 @@ def test_sigkill_then_resume_keeps_finished_trials_and_reaches_the_budget(
     assert all(t.state.is_finished() for t in study.trials)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["study"]["n_trials"] == N_TRIALS + 1 and metrics["study"]["n_failed"] == 1
+
+
+@pytest.mark.report
+def test_tune_ends_with_a_self_contained_report(files: SimpleNamespace, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert _tune(files, out, "--trials", "2") == 0
+    html = (out / "report.html").read_text()
+    assert "<img" in html and "http://" not in html and "https://" not in html
+    assert (out / "figures").is_dir() and any((out / "figures").glob("*.svg"))

@@ -4,34 +4,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from spectune.cli import main
-from spectune.models import run_baselines
-from spectune.tuning import _final
 from spectune.tuning._run import worker_name
 from spectune.tuning._study import n_budget_trials
 
+pytestmark = pytest.mark.usefixtures("quick_refit")
+
 QUICK = ["--trials", "5", "--epochs", "4", "--pruner", "none", "--sampler", "random", "--quiet"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def quick_baselines() -> Iterator[None]:
-    """PLS on the raw route only and no ``gc.collect`` after each trial (0.4 s) in-process."""
-    def quick(cal: Any, test: Any = None, **kwargs: Any) -> dict[str, Any]:
-        return run_baselines(cal, test, cv=3, max_components=4, routes=("raw",), **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_final, "run_baselines", quick)
-        patch.setattr("optuna.study._optimize.gc", SimpleNamespace(collect=lambda: 0))
-        yield
 
 
 def _create(files: SimpleNamespace, storage: str, out: Path, *extra: str) -> int:
@@ -43,15 +29,14 @@ def _create(files: SimpleNamespace, storage: str, out: Path, *extra: str) -> int
 def journal(study_files: SimpleNamespace) -> str:
     storage = f"journal:///{study_files.folder / 'study.log'}"
     assert _create(study_files, storage, study_files.folder / "unused", "--workers", "0") == 0
+    assert optuna.load_study(study_name="shared", storage=_journal(storage)).trials == []
     return storage
 
 
-def test_create_stores_what_a_worker_needs_and_runs_nothing(
+def test_create_stores_what_a_worker_needs(
     study_files: SimpleNamespace, journal: str, capsys: pytest.CaptureFixture
 ) -> None:
-    study = optuna.load_study(study_name="shared", storage=_journal(journal))
-    assert study.trials == []
-    attrs = study.user_attrs
+    attrs = optuna.load_study(study_name="shared", storage=_journal(journal)).user_attrs
     assert attrs["data"]["train"] == str(study_files.train.resolve())
     assert (attrs["data"]["target"], attrs["data"]["test"], attrs["data"]["seed"]) == (["y"], None,
                                                                                       0)
@@ -100,13 +85,13 @@ def test_a_worker_with_other_data_is_refused_in_one_line(
 
 @pytest.mark.parametrize(("args", "message"), [
     (["worker", "--storage", "sqlite:///x.db", "--study", "s"],
-     "spectune worker needs a storage that several processes can write at once, not "
-     "sqlite:///x.db (SQLite locks the whole file: workers fail with 'database is locked'); use "
-     "--storage postgresql://USER@HOST/DB for several machines, or --storage "
-     "journal:///PATH/study.log for several processes on one machine."),
+     ("spectune worker needs a storage that several processes can write at once, not "
+      "sqlite:///x.db (SQLite locks the whole file: workers fail with 'database is locked'); use "
+      "--storage postgresql://USER@HOST/DB for several machines, or --storage "
+      "journal:///PATH/study.log for several processes on one machine.")),
     (["worker", "--storage", "journal:///{folder}/study.log", "--study", "nope"],
-     "no study 'nope' in JournalStorage; create it first with spectune tune ... --storage URL "
-     "--study nope --workers 0."),
+     ("no study 'nope' in JournalStorage; create it first with spectune tune ... --storage URL "
+      "--study nope --workers 0.")),
     (["worker", "--storage", "journal:///{folder}/study.log", "--study", "shared",
       "--max-trials", "0"], "--max-trials must be >= 1, got 0."),
 ])
@@ -115,6 +100,20 @@ def test_worker_refusals(study_files: SimpleNamespace, journal: str,
     args = [a.format(folder=study_files.folder) for a in args]
     assert main(args) == 2
     assert capsys.readouterr().err == f"spectune worker: error: {message}\n"
+
+
+def test_tune_with_local_workers_runs_them_then_refits_once(
+    study_files: SimpleNamespace, tmp_path: Path
+) -> None:
+    storage, out = f"journal:///{tmp_path / 'local.log'}", tmp_path / "run"
+    assert _create(study_files, storage, out, "--workers", "2") == 0
+    log = (out / "workers" / "worker-1.log").read_text()  # the other process, waited for
+    assert "study 'shared': 5/5 finished" in log, log
+    study = optuna.load_study(study_name="shared", storage=_journal(storage))
+    assert n_budget_trials(study) == 5 == len(study.trials)
+    assert worker_name() in {t.user_attrs["worker"] for t in study.trials}  # this process ran
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["study"]["n_trials"] == 5 and metrics["cnn"]["params"] == study.best_params
 
 
 def test_tune_refuses_workers_on_sqlite(study_files: SimpleNamespace, tmp_path: Path,

@@ -47,6 +47,7 @@ from spectune.analysis._model_plots import (
     plot_training_curves,
 )
 from spectune.analysis._parallel import ParallelInfo, get_parallel_info, plot_parallel
+from spectune.analysis._report import load_run, write_report
 from spectune.analysis._search_plots import (
     HistoryInfo,
     SliceInfo,
@@ -89,6 +90,7 @@ __all__ = [
     "grad_cam",
     "group_of",
     "input_attribution",
+    "load_run",
     "plot_comparison",
     "plot_confusion",
     "plot_convergence",
@@ -105,4 +107,5 @@ __all__ = [
     "save_figure",
     "split_routes",
     "vip_scores",
+    "write_report",
 ]

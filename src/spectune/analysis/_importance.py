@@ -51,7 +51,7 @@ GROUPS: tuple[str, ...] = ("training", "input", "conv", "fc", "other")
 _GROUP_OF_STEM: dict[str, str] = {
     **dict.fromkeys(("optimizer", "lr", "lr_min", "lr_mode", "l2", "l2_beta", "weight_decay",
                      "momentum", "batch_size", "epochs", "max_epochs", "early_stopping_patience",
-                     "init"), "training"),
+                     "init", "pls_residual"), "training"),  # pls_residual: what is learnt
     **dict.fromkeys(("route", "standardise", "aug"), "input"),  # aug: Bjerrum augmentation
     **dict.fromkeys(("n_conv", "filters", "kernel_size", "stride", "padding", "conv_bn", "pool",
                      "pool_size", "pool_stride", "conv_dropout"), "conv"),

@@ -9,7 +9,7 @@ that cannot be made (too few trials, no test set, no kept trials, an MLP without
 a Pareto study...) becomes a note; only a folder that is no run at all is refused.
 
 The analysis functions draw every figure; this module only reads the folder and lays out the
-page (:mod:`spectune.analysis._report_sections`, :mod:`spectune.analysis._report_model`).
+page (:mod:`spectune.analysis._report_sections`, ``_report_search`` and ``_report_model``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from spectune.analysis import _report_model as model_parts
+from spectune.analysis import _report_search as search_parts
+from spectune.analysis import _report_sections as parts
 from spectune.analysis._report_html import Figures, Section, note, page
 from spectune.exceptions import SpectuneError
 from spectune.training._files import JSON_NAME, SavedModel, load_model
@@ -158,7 +161,7 @@ def _load_study(run: RunFolder, storage: str | None) -> None:
     try:
         run.study = optuna.load_study(study_name=name, storage=open_storage(url))
         run.storage = public_url(url)
-    except Exception as error:  # any storage error: the report goes on without the study
+    except Exception as error:  # noqa: BLE001 - any storage error: go on without the study
         run.missing["study"] = (f"study {name!r} could not be loaded from {public_url(url)}: "
                                 f"{error}")
 
@@ -171,7 +174,7 @@ def _load_model(run: RunFolder) -> None:
     try:
         run.model_meta = json.loads((folder / JSON_NAME).read_text())
         run.model = load_model(folder)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - a damaged folder: the report goes on without
         run.missing["model"] = f"model/ could not be loaded: {error}"
 
 
@@ -191,14 +194,11 @@ def _load_tables(run: RunFolder) -> None:
 
 def build_sections(run: RunFolder, figures: Figures, *, seed: int = 0) -> list[Section]:
     """Every section in report order; one that fails becomes a note, the others go on."""
-    from spectune.analysis import _report_model as model_parts
-    from spectune.analysis import _report_sections as parts
-
     makers = (
         ("verdict", "1. Verdict: CNN vs PLS on the test set", parts.verdict),
         ("data", "2. Data", parts.data),
-        ("search", "3. Search", parts.search),
-        ("importance", "4. Hyperparameter importance", parts.importance),
+        ("search", "3. Search", search_parts.search),
+        ("importance", "4. Hyperparameter importance", search_parts.importance),
         ("model", "5. Model", model_parts.model),
         ("explanations", "6. Explanations: which wavelengths the models use",
          model_parts.explanations),

@@ -72,8 +72,8 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, caption: str 
     body = []
     for row in rows:
         cells = "".join(
-            f'<td class="num">{esc(fmt(c, digits))}</td>'
-            if isinstance(c, Real) and not isinstance(c, bool) else f"<td>{esc(fmt(c, digits))}</td>"
+            (f'<td class="num">{esc(fmt(c, digits))}</td>'
+             if isinstance(c, Real) and not isinstance(c, bool) else f"<td>{esc(fmt(c))}</td>")
             for c in row)
         body.append(f"<tr>{cells}</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""

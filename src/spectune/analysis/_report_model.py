@@ -5,25 +5,15 @@ predicts, and which wavelengths it (and PLS) uses. Same contract as
 
 from __future__ import annotations
 
+from functools import partial
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from spectune.analysis import _model_plots as plots
 from spectune.analysis._explain import CAPTUM_INSTALL, explain_groups, get_pls_coefficients_info
-from spectune.analysis._model_plots import (
-    get_comparison_info,
-    get_confusion_info,
-    get_pred_obs_info,
-    get_training_curves_info,
-    plot_comparison,
-    plot_confusion,
-    plot_explanation,
-    plot_pls_coefficients,
-    plot_pred_obs,
-    plot_training_curves,
-)
-from spectune.analysis._report_html import Figures, Section, esc, fmt, kv_table, note, para, table
+from spectune.analysis._report_html import Figures, Section, fmt, kv_table, note, para, table
 from spectune.analysis._report_sections import cnn_members
 from spectune.exceptions import SpectuneError
 from spectune.models import pls_pipeline, validate_arch
@@ -40,6 +30,8 @@ __all__ = ["explanations", "model"]
 INTERVAL_LEVELS = (0.5, 0.8, 0.9, 0.95)
 #: At most this many regression targets are explained (one figure each).
 MAX_EXPLAINED_TARGETS = 3
+#: At most this many calibration+tuning spectra are explained (a random draw beyond).
+MAX_EXPLAINED_SPECTRA = 1000
 _SETS = (("calibration", ("cal",)), ("tuning", ("tune",)), ("test", ("test",)))
 
 
@@ -68,8 +60,9 @@ def model(run: RunFolder, figures: Figures, section: Section, seed: int) -> None
 
 def _architecture(run: RunFolder, network: SpectralNetwork) -> list[str]:
     arch = network.arch
-    blocks = [(f"conv {i + 1}", b.filters, b.kernel_size, b.stride, b.padding, b.batch_norm,
-               b.activation, b.pool or "none", b.dropout) for i, b in enumerate(arch.conv)]
+    blocks: list[tuple[Any, ...]] = [
+        (f"conv {i + 1}", b.filters, b.kernel_size, b.stride, b.padding, b.batch_norm,
+         b.activation, b.pool or "none", b.dropout) for i, b in enumerate(arch.conv)]
     blocks += [(f"dense {i + 1}", b.units, None, None, None, b.batch_norm, b.activation, None,
                 b.dropout) for i, b in enumerate(arch.fc)]
     out = [table(("block", "filters / units", "kernel", "stride", "padding", "batch norm",
@@ -112,19 +105,19 @@ def _curves(run: RunFolder, figures: Figures, members: list[SpectralNetwork]) ->
     folder = run.path / "trials" / str(best)
     if (folder / "model.json").is_file():
         trial = load_model(folder).members[0]
-        infos.append(get_training_curves_info(
+        infos.append(plots.get_training_curves_info(
             trial.history, name=f"best trial {best} (calibration data)",
             best_epoch=trial.best_epoch))
     else:
         notes.append(note(f"No kept network for trial {best} (trials/{best}/ is missing: a "
                           "k-fold or Pareto study keeps none), so no curves of the search."))
     if members and len(members[0].history):
-        infos.append(get_training_curves_info(
+        infos.append(plots.get_training_curves_info(
             members[0].history, name=f"final model ({run.metrics['cnn'].get('refit')})",
             best_epoch=members[0].best_epoch))
     if not infos:
         return notes
-    return [figures.draw("training_curves", lambda p: plot_training_curves(infos, p),
+    return [figures.draw("training_curves", lambda p: plots.plot_training_curves(infos, p),
                          caption="Training curves: loss per epoch and learning rate; the refit "
                          "on calibration+tuning data has no tuning loss")] + notes
 
@@ -135,29 +128,30 @@ def _predictions(run: RunFolder, figures: Figures) -> list[str]:
     classes = run.task == "classification"
     out = []
     if not classes:
-        sets = {name: (run.column("observed", s), run.column("cnn", s)) for name, s in _SETS}
-        found = {k: v for k, v in sets.items() if v[0] is not None}
-        out.append(figures.draw("pred_obs", lambda p: plot_pred_obs(get_pred_obs_info(
-            found, target_names=run.target_names), p, title="CNN"),
-            caption="CNN predicted vs observed (top) and residuals (bottom)"))
+        found = {name: (true, pred) for name, s in _SETS
+                 if (true := run.column("observed", s)) is not None
+                 and (pred := run.column("cnn", s)) is not None}
+        info = plots.get_pred_obs_info(found, target_names=run.target_names)
+        out.append(figures.draw("pred_obs", partial(plots.plot_pred_obs, info, title="CNN"),
+                                caption="CNN predicted vs observed (top) and residuals (bottom)"))
         out.append(note("Calibration and tuning points were fitted by the final model (it is "
                         "refit on both); only the test points are predictions of unseen "
                         "spectra."))
-    observed = run.column("observed", ("test",))
-    if observed is None:
+    observed, cnn, pls = (run.column(m, ("test",)) for m in ("observed", "cnn", "pls"))
+    if observed is None or cnn is None or pls is None:
         return [*out, note("No test set: no confusion matrix and no PLS comparison.")]
-    cnn, pls = run.column("cnn", ("test",)), run.column("pls", ("test",))
     if classes:
         labels = [str(c) for c in run.classes] if run.classes else None
         for name, pred in (("CNN", cnn), ("PLS-DA", pls)):
-            out.append(figures.draw(f"confusion_{name.lower().replace('-', '')}", lambda p, y=pred:
-                                    plot_confusion(get_confusion_info(observed, y,
-                                                                      labels=labels), p),
+            matrix = plots.get_confusion_info(observed, pred, labels=labels)
+            out.append(figures.draw(f"confusion_{name.lower().replace('-', '')}",
+                                    partial(plots.plot_confusion, matrix),
                                     caption=f"Confusion matrix of {name} on the test set"))
     task = "classification" if classes else "regression"
-    out.append(figures.draw("comparison", lambda p: plot_comparison(get_comparison_info(
-        observed, {"CNN": cnn, "PLS": pls}, task=task, target_names=run.target_names), p),
-        caption="PLS and the CNN side by side on the same test set"))
+    side = plots.get_comparison_info(observed, {"CNN": cnn, "PLS": pls}, task=task,
+                                     target_names=run.target_names)
+    out.append(figures.draw("comparison", partial(plots.plot_comparison, side),
+                            caption="PLS and the CNN side by side on the same test set"))
     return out
 
 
@@ -175,7 +169,8 @@ def _intervals(run: RunFolder) -> list[str]:
     observed = run.column("observed", ("test",))
     if run.model is None or run.arrays is None or "test" not in run.arrays or observed is None:
         return out
-    rows, X = [], run.arrays["test"]
+    rows: list[tuple[Any, ...]] = []
+    X = run.arrays["test"]
     for level in INTERVAL_LEVELS:
         try:
             _, lower, upper = predict_interval(run.model, X.reshape(len(X), -1), level)
@@ -204,9 +199,19 @@ def explanations(run: RunFolder, figures: Figures, section: Section, seed: int) 
     if not members:
         section.add(note(f"No network: {run.missing.get('model', 'no member')}."))
     else:
-        section.add(*_explain_network(run, figures, members[0], X, y, wl))
+        rows = np.arange(len(X))
+        if len(X) > MAX_EXPLAINED_SPECTRA:  # the gradients of every spectrum at once
+            rows = np.sort(np.random.default_rng(seed).choice(len(X), MAX_EXPLAINED_SPECTRA,
+                                                              replace=False))
+            section.add(note(f"Explained on {len(rows)} of the {len(X)} spectra, drawn at "
+                             f"random (seed {seed})."))
+        section.add(*_explain_network(run, figures, members[0], X[rows], y[rows], wl))
     section.add("<h3>PLS: coefficients and VIP</h3>")
-    section.add(_pls_explained(run, figures, X, y, wl))
+    if X.shape[1] > 1:
+        section.add(note("PLS sees the channels side by side, so its coefficients have no "
+                         "single wavelength axis to draw on."))
+    else:
+        section.add(_pls_explained(run, figures, X, y, wl))
 
 
 def _explain_network(run: RunFolder, figures: Figures, network: SpectralNetwork,
@@ -233,8 +238,7 @@ def _explain_network(run: RunFolder, figures: Figures, network: SpectralNetwork,
             return [*out, note(f"Attributions of an MLP need captum ({CAPTUM_INSTALL}); it is "
                                "not installed, so the network is not explained.")]
         name = "" if run.task == "classification" else f", target {run.target_names[target]}"
-        out.append(figures.draw(f"explanation_{target}", lambda p, g=groups:
-                                plot_explanation(g, p),
+        out.append(figures.draw(f"explanation_{target}", partial(plots.plot_explanation, groups),
                                 caption=f"Where the final network looks{name}: relevance "
                                         "(shaded) over the mean spectrum, per group and route"))
     return out
@@ -256,7 +260,7 @@ def _pls_explained(run: RunFolder, figures: Figures, X: np.ndarray, y: np.ndarra
     pipeline = pls_pipeline(route, int(n_components)).fit(X.reshape(len(X), -1), target)
     names = run.target_names if classes is None else [str(c) for c in classes]
     fitted = SimpleNamespace(pipeline_=pipeline, preprocessing_=route)
-    return figures.draw("pls_coefficients", lambda p: plot_pls_coefficients(
+    return figures.draw("pls_coefficients", lambda p: plots.plot_pls_coefficients(
         get_pls_coefficients_info(fitted, wavelengths=wl, target_names=names), p),
         caption=f"PLS{'-DA' if classes is not None else ''} ({n_components} LV, route "
                 f"{route}) refitted on calibration+tuning: coefficients (of the "

@@ -1,5 +1,6 @@
-"""Sections of the run report about the run as a whole: verdict, data, search, importance, and
-how to reproduce it (the model and its explanations: :mod:`spectune.analysis._report_model`).
+"""Sections of the run report about the run as a whole: the verdict, the data, and how to
+reproduce it (the search: :mod:`spectune.analysis._report_search`; the model and its
+explanations: :mod:`spectune.analysis._report_model`).
 
 Each section is ``make(run, figures, section, seed)``: it reads the :class:`RunFolder`, draws
 its figures with the analysis functions and adds escaped HTML to ``section``; what it cannot
@@ -9,47 +10,28 @@ show becomes a note.
 from __future__ import annotations
 
 import json
-from collections import Counter
+import platform
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-import optuna
-from optuna.trial import FrozenTrial, TrialState
-
-from spectune.analysis._convergence import get_convergence_info, plot_convergence
-from spectune.analysis._figures import save_figure
-from spectune.analysis._importance import (
-    GROUPS,
-    ImportanceInfo,
-    get_importance_info,
-    plot_importance,
-)
-from spectune.analysis._lr_plot import plot_lr_range
 from spectune.analysis._model_plots import get_spectra_info, plot_spectra
-from spectune.analysis._parallel import get_parallel_info, plot_parallel
 from spectune.analysis._report_html import Figures, Section, esc, fmt, kv_table, note, para, table
-from spectune.analysis._search_plots import (
-    get_history_info,
-    get_slice_info,
-    plot_history,
-    plot_slices,
-)
-from spectune.analysis._study_trials import finished_trials, is_maximize
 from spectune.metrics import REGRESSION_KEYS
 
 if TYPE_CHECKING:
-    from spectune.analysis._report import RunFolder
+    from pathlib import Path
 
-__all__ = ["cnn_members", "data", "importance", "reproduce", "search", "verdict"]
+    import numpy as np
+
+    from spectune.analysis._report import RunFolder
+    from spectune.training._network import SpectralNetwork
+
+__all__ = ["cnn_members", "data", "reproduce", "verdict"]
 
 CLASS_KEYS = ("accuracy", "balanced_accuracy", "f1_macro")
 #: Below this many test samples the verdict warns that small differences are noise.
 SMALL_TEST = 30
-TOP_TRIALS = 10
-#: Trial attributes set by spectune's trials, in the order the top-trials table shows them.
-TRIAL_ATTRS = ("cal_rmse", "tune_rmse", "cal_accuracy", "tune_accuracy", "epochs", "best_epoch",
-               "wall_s", "n_params", "preprocessing")
-LR_RANGE_FILE = "lr_range.json"
 
 
 # ---- 1. verdict -----------------------------------------------------------------------------
@@ -95,19 +77,17 @@ def _sentence(regression: bool, cnn: dict[str, Any], pls: dict[str, Any]) -> tup
     if regression:
         c, p = float(cnn["rmse"]), float(pls["rmse"])
         change = (c - p) / p if p > 0 else 0.0
-        numbers = f"({c:.4g} vs {p:.4g}, {n} test samples)"
+        numbers = f"on the same split ({c:.4g} vs {p:.4g}, {n} test samples)"
         if abs(change) < 0.005:
-            return f"The tuned CNN's test RMSE equals PLS's on the same split {numbers}.", True
+            return f"The tuned CNN's test RMSE equals PLS's {numbers}.", True
         pct = f"{abs(change):.0%}" if abs(change) >= 0.01 else f"{abs(change):.1%}"
-        if change < 0:
-            return f"The tuned CNN's test RMSE is {pct} lower than PLS's on the same split " \
-                f"{numbers}.", True
-        return (f"The tuned CNN's test RMSE is {pct} higher than PLS's on the same split "
-                f"{numbers}: PLS is the better model here.", False)
+        word, tail = ("lower", ".") if change < 0 else \
+            ("higher", ": PLS is the better model here.")
+        return f"The tuned CNN's test RMSE is {pct} {word} than PLS's {numbers}{tail}", change < 0
     c, p = float(cnn["accuracy"]), float(pls["accuracy"])
     gap = (c - p) * 100
-    head = f"The tuned CNN's test accuracy is {c:.1%} against PLS-DA's {p:.1%} on the same " \
-        f"split ({n} test samples"
+    head = (f"The tuned CNN's test accuracy is {c:.1%} against PLS-DA's {p:.1%} on the same "
+            f"split ({n} test samples")
     if abs(gap) < 0.05:
         return f"{head}): the same.", True
     if gap > 0:
@@ -203,8 +183,7 @@ def data(run: RunFolder, figures: Figures, section: Section, seed: int) -> None:
         if key in seen:
             continue
         seen.add(key)
-        section.add(figures.draw(f"spectra_routes_{i}", lambda p, n=network: plot_spectra(
-            get_spectra_info(X, preprocessing=n, wavelengths=wl, y=y, random_state=seed), p),
+        section.add(figures.draw(f"spectra_routes_{i}", partial(_routes, X, network, wl, y, seed),
             caption=f"The same spectra through each preprocessing route of the final model "
                     f"(member {i}: {network.preprocessing.name}), before the column "
                     "standardisation"))
@@ -213,155 +192,19 @@ def data(run: RunFolder, figures: Figures, section: Section, seed: int) -> None:
                          f"{run.missing.get('model', 'no network member')}."))
 
 
-def cnn_members(run: RunFolder) -> list[Any]:
+def _routes(X: np.ndarray, network: SpectralNetwork, wl: np.ndarray, y: np.ndarray | None,
+            seed: int, path: Path) -> list[Path]:
+    return plot_spectra(get_spectra_info(X, preprocessing=network, wavelengths=wl, y=y,
+                                         random_state=seed), path)
+
+
+def cnn_members(run: RunFolder) -> list[SpectralNetwork]:
     """The networks of the final model without a PLS member added by the blend."""
     if run.model is None:
         return []
     info = run.model.info
     n = len(info.get("members", [])) * len(info.get("seeds", [])) or len(run.model.members)
     return list(run.model.members[:n])
-
-
-# ---- 3. search ------------------------------------------------------------------------------
-
-def search(run: RunFolder, figures: Figures, section: Section, seed: int) -> None:
-    """How the search went: counts, figures of the study, the top trials, the failures."""
-    study = run.study
-    meta = run.metrics.get("study", {})
-    settings = run.settings
-    rows = {"sampler": meta.get("sampler"), "pruner": meta.get("pruner"),
-            "objective": meta.get("objective"), "trials": meta.get("n_trials"),
-            "complete": meta.get("n_complete"), "pruned": meta.get("n_pruned"),
-            "failed": meta.get("n_failed"), "best trial": meta.get("best_trial"),
-            "space": meta.get("space") if isinstance(meta.get("space"), str) else "custom (see "
-            "section 7)", "wall time (s)": meta.get("wall_s")}
-    if settings:
-        rows["random start-up trials"] = settings.get("n_startup_trials") or "default"
-        rows["max epochs"] = settings.get("max_epochs")
-    section.add(kv_table(rows))
-    if study is None:
-        section.add(note(f"No study, so no search figures: {run.missing.get('study')}."))
-        return
-    if len(study.directions) > 1:
-        section.add(note("Pareto study (error and parameter count minimised together): the "
-                         "figures show the first objective, and the final model is the front's "
-                         "trial with the lowest error."))
-    objective = str(meta.get("objective", "objective"))
-    trials = finished_trials(study)
-    section.add(figures.draw("history", lambda p: plot_history(get_history_info(study), p,
-                                                               ylabel=objective),
-                             caption="Optimisation history: each complete trial and the best so "
-                             "far; pruned and failed trials as ticks"))
-    section.add(figures.draw("convergence", lambda p: plot_convergence(
-        [get_convergence_info(study, "this study")], p, ylabel=objective),
-        caption="Convergence: best objective value against trials"))
-    if len(trials) < 2:
-        section.add(note(f"{len(trials)} complete trial(s): no slice or parallel-coordinate "
-                         "plots (they need at least 2)."))
-    else:
-        ranked = study_importance(run, "fanova", seed)
-        section.add(figures.draw("slices", lambda p: plot_slices(get_slice_info(
-            study, importance=ranked), p, ylabel=objective),
-            caption="Slice plots: objective against the most important hyperparameters"))
-        section.add(figures.draw("parallel", lambda p: plot_parallel(get_parallel_info(
-            study, importance=ranked), p, ylabel=objective),
-            caption="Parallel coordinates of the complete trials; the best one in red"))
-    lr_file = run.path / LR_RANGE_FILE
-    if lr_file.is_file():
-        found = json.loads(lr_file.read_text())
-        section.add(figures.draw("lr_range", lambda p: save_figure(plot_lr_range(found), p),
-                                 caption="LR range test: LR_max (initial rate) and LR_min"))
-    section.add(_top_trials(study, trials))
-    section.add(*_failures(study))
-
-
-def _top_trials(study: optuna.Study, trials: list[FrozenTrial]) -> str:
-    if not trials:
-        return note("No complete trial.")
-    top = sorted(trials, key=lambda t: t.values[0], reverse=is_maximize(study))[:TOP_TRIALS]
-    attrs = [a for a in TRIAL_ATTRS if any(a in t.user_attrs for t in top)]
-    values = [f"value {i + 1}" for i in range(len(study.directions))] \
-        if len(study.directions) > 1 else ["value"]
-    rows = [(t.number, *t.values, *(t.user_attrs.get(a) for a in attrs), fmt(t.params))
-            for t in top]
-    return table(("trial", *values, *attrs, "parameters"), rows,
-                 caption=f"The {len(top)} best of {len(trials)} complete trials")
-
-
-def _failures(study: optuna.Study) -> list[str]:
-    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
-    out = []
-    if pruned:
-        steps = [t.last_step for t in pruned if t.last_step is not None]
-        when = f", after {min(steps)} to {max(steps)} epochs" if steps else ""
-        out.append(para(f"{len(pruned)} trial(s) were pruned by the pruner{when}."))
-    if not failed:
-        out.append(para("No trial failed."))
-        return out
-    reasons: Counter[str] = Counter()
-    numbers: dict[str, list[int]] = {}
-    for t in failed:
-        reason = str(t.user_attrs.get("fail_reason", "no reason recorded"))[:300]
-        reasons[reason] += 1
-        numbers.setdefault(reason, []).append(t.number)
-    out.append(table(("reason", "trials", "trial numbers"),
-                     [(r, n, ", ".join(map(str, numbers[r][:20]))) for r, n in
-                      reasons.most_common()], caption=f"{len(failed)} failed trial(s), by reason"))
-    return out
-
-
-# ---- 4. importance --------------------------------------------------------------------------
-
-def study_importance(run: RunFolder, evaluator: str, seed: int) -> ImportanceInfo:
-    """fANOVA or PED-ANOVA importance of ``run.study``, computed once per report."""
-    key = f"importance_{evaluator}"
-    if key not in run.cache:
-        run.cache[key] = get_importance_info(run.study, evaluator=evaluator,  # type: ignore[arg-type]
-                                             seed=seed, space=_space(run))
-    return run.cache[key]
-
-
-def _space(run: RunFolder) -> Any:
-    from spectune.tuning import load_space
-
-    try:
-        return load_space(run.settings.get("space", "default"), task=run.task)
-    except Exception:  # a YAML space moved since the run: conditions are then not named
-        return None
-
-
-def importance(run: RunFolder, figures: Figures, section: Section, seed: int) -> None:
-    """fANOVA and PED-ANOVA bars coloured by group (training / input / conv / fc), in words."""
-    if run.study is None:
-        section.add(note(f"No study: {run.missing.get('study')}."))
-        return
-    section.add(para("Bars are coloured by what a hyperparameter acts on (Shen & Viscarra "
-                     "Rossel 2021): training, input (preprocessing, augmentation), conv blocks, "
-                     "dense (fc) blocks. Hatched bars are conditional parameters, scored only "
-                     "over the trials where they exist."))
-    for evaluator, title in (("fanova", "fANOVA"), ("ped_anova", "PED-ANOVA")):
-        info = study_importance(run, evaluator, seed)
-        section.add(f"<h3>{esc(title)}</h3>")
-        if info.names:
-            section.add(figures.draw(f"importance_{evaluator}", lambda p, i=info:
-                                     plot_importance(i, p), caption=f"{title} importance"))
-            section.add(_group_table(info))
-        section.add(para(info.note, cls="note"))
-
-
-def _group_table(info: ImportanceInfo) -> str:
-    """Summed importance per group, over the parameters scored together on every trial."""
-    rows = []
-    everywhere = [u >= info.n_trials for u in info.n_used] if info.n_used else \
-        [True] * len(info.names)
-    for group in GROUPS:
-        names = [n for n, g in zip(info.names, info.groups, strict=True) if g == group]
-        if names:
-            total = sum(v for v, g, e in zip(info.values, info.groups, everywhere, strict=True)
-                        if g == group and e)
-            rows.append((group, ", ".join(names), total))
-    return table(("group", "parameters", "summed importance (parameters in every trial)"), rows)
 
 
 # ---- 7. reproduce ---------------------------------------------------------------------------
@@ -411,8 +254,6 @@ def _python(settings: dict[str, Any]) -> str:
 
 def _version(package: str) -> str:
     if package == "python":
-        import platform
-
         return platform.python_version()
     try:
         return version(package)

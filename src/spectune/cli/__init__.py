@@ -8,8 +8,18 @@ import sys
 from collections.abc import Sequence
 
 from spectune import __version__
-from spectune.cli import _baseline, _compare, _data, _fit, _lr_find, _predict, _report, _tune
-from spectune.cli import _finish, _worker
+from spectune.cli import (
+    _baseline,
+    _compare,
+    _data,
+    _finish,
+    _fit,
+    _lr_find,
+    _predict,
+    _report,
+    _tune,
+    _worker,
+)
 from spectune.exceptions import SpectuneError
 
 _COMMANDS = (_data, _baseline, _fit, _lr_find, _predict, _tune, _compare, _worker, _finish,

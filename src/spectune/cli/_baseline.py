@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from spectune._outdir import check_out_dir, staged_output
 from spectune._json import write_json
+from spectune._outdir import check_out_dir, staged_output
 from spectune.cli._common import add_data_arguments, describe, load_dataset
 from spectune.cli._table import print_metrics
 from spectune.models import run_baselines

@@ -74,6 +74,11 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--epochs", type=int, default=d.max_epochs, dest="max_epochs")
     t.add_argument("--patience", type=int, default=d.patience)
     t.add_argument("--device", default=d.device, help="cpu, cuda or auto")
+    t.add_argument("--population", type=int,
+                   help="train K trials in lockstep (default on CUDA: sized by free GPU memory; "
+                   "on a CPU one at a time is as fast)")
+    t.add_argument("--no-report", dest="report", action="store_false",
+                   help="skip report.html at the end (spectune report DIR writes it later)")
     t.add_argument("--refit", choices=("scratch", "warm", "none"), default=d.refit,
                    help="refit the best on calibration+tuning from scratch (default) or from "
                    "its weights, or keep its calibration-only network (none)")
@@ -109,7 +114,8 @@ def settings_from(args: argparse.Namespace) -> TuneSettings:
         study_name=args.study_name, resume=args.resume, seed=args.seed, device=args.device,
         max_epochs=args.max_epochs, patience=args.patience, lr_mode=args.lr_mode,
         refit=args.refit, keep_top=args.keep_top, ensemble_top=args.ensemble_top,
-        ensemble_seeds=args.ensemble_seeds, blend_pls=args.blend_pls, split=args.split, test_size=args.test_size,
+        ensemble_seeds=args.ensemble_seeds, blend_pls=args.blend_pls,
+        population=args.population, report=args.report, split=args.split, test_size=args.test_size,
         tune_size=args.tune_size, show_progress=not args.quiet,
     )
 

@@ -12,17 +12,16 @@ from spectune.models._arch import (
     LayerInfo,
     validate_arch,
 )
-from spectune.models._build import SpectralNet, build_model
-from spectune.models._presets import PASSOS_L2_BETA, mlp, passos_cnn, shen_cnn
-
 from spectune.models._arch_params import MLP, ArchPreset, PassosCNN, ShenCNN, resolve_arch
 from spectune.models._baselines import reference_models, run_baselines
+from spectune.models._build import SpectralNet, build_model
 from spectune.models._pls_cv import (
     DEFAULT_ROUTES,
     PLSDAClassifierCV,
     PLSRegressionCV,
     pls_pipeline,
 )
+from spectune.models._presets import PASSOS_L2_BETA, mlp, passos_cnn, shen_cnn
 
 __all__ = [
     "ACTIVATIONS",

@@ -20,14 +20,12 @@ class StackRoutes(RouteCombiner):
     Parameters
     ----------
     routes : list of (str, transformer)
-        Named routes, e.g. ``[("refl", Identity()), ("abs", Absorbance())]``.
+        One channel per named route, e.g. ``[("refl", Identity()), ("abs", Absorbance())]``.
 
     Attributes
     ----------
-    routes_ : list of (str, transformer)
-        Fitted clones of the routes.
-    route_names_ : list of str
-        Route names, in order.
+    routes_, route_names_
+        The fitted route clones and their names (see ``RouteCombiner``).
     channel_names_ : list of str
         One name per output channel: the route names, or ``"{route}/{channel}"`` for 3-D input.
 

@@ -45,14 +45,14 @@ from optuna.trial import FrozenTrial, TrialState
 from spectune.models import ArchSummary
 from spectune.training import TrainConfig, TrainingPruned, resolve_device
 from spectune.training._augment import augmenter_from_params
-from spectune.training._network import SpectralNetwork
-from spectune.training._population import MemberOutcome, PopulationTrainer, population_key
 from spectune.training._network import (
     NetworkInputs,
+    SpectralNetwork,
     build_member,
     finish_network,
     prepare_inputs,
 )
+from spectune.training._population import MemberOutcome, PopulationTrainer, population_key
 from spectune.training._predict import CHUNK
 from spectune.training._trainer import Augment
 from spectune.tuning._materialise import TrialPlan

@@ -21,23 +21,26 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import optuna
 from optuna.trial import TrialState
 
 from spectune._json import write_json
+from spectune.analysis._report import write_report
 from spectune.data import Spectra, cv_splitter, split_cal_tune, split_indices
 from spectune.exceptions import SpectuneError
+from spectune.training import resolve_device
 from spectune.training._files import load_model, save_model
 from spectune.training._lr_find import find_learning_rates
 from spectune.tuning._final import ensemble_size, finish
 from spectune.tuning._objectives import Objective, default_objective
+from spectune.tuning._population_runner import run_population_study
 from spectune.tuning._progress import ProgressLine
 from spectune.tuning._samplers import default_startup_trials, make_pruner, make_sampler
 from spectune.tuning._space import SearchSpace, load_space
-from spectune.tuning._storage import has_heartbeat, open_storage, public_url
+from spectune.tuning._storage import has_heartbeat, heartbeat_of, open_storage, public_url
 from spectune.tuning._study import (
     OVER_BUDGET,
     budget_state,
@@ -109,6 +112,8 @@ class TuneSettings:
     test_size: float = 0.2
     tune_size: float = 0.2
     show_progress: bool = True
+    report: bool = True
+    population: int | None = None
 
     def __post_init__(self) -> None:
         if self.n_trials is None and self.timeout is None:
@@ -299,9 +304,20 @@ def run_trials(found: Search, settings: TuneSettings, out: Path | None, *,
     keeper = KeepTopModels(runner, None if out is None else out / "trials",
                            0 if out is None else _keep_count(settings))
     callbacks = [keeper] + ([progress] if progress else [])
+    if uses_population(settings):  # K trials in lockstep on one GPU (or CPU when asked)
+        remaining = None if settings.n_trials is None else max(
+            0, settings.n_trials - n_budget_trials(study))
+        try:
+            run_population_study(study, runner, population=settings.population,
+                                 n_trials=remaining, timeout=settings.timeout,
+                                 callbacks=callbacks)
+        finally:
+            if progress:
+                progress.close()
+        return remaining or 0
     objective = _Budgeted(runner, settings.n_trials, worker)
     deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
-    poll = min(5.0, float(_heartbeat(study) or 5))
+    poll = min(2.0, float(_heartbeat(study) or 2))  # seconds between looks while waiting
     ran = 0
     # Optuna collects garbage after each trial (networks hold reference cycles); the objects
     # alive now and after the first trial (torch and what it imports on first use, the data,
@@ -328,7 +344,7 @@ def run_trials(found: Search, settings: TuneSettings, out: Path | None, *,
                 gc.collect()
                 gc.freeze()
     except KeyboardInterrupt:
-        then = ("" if worker else "; refitting the best (Ctrl-C again to quit; --resume "
+        then = ("" if out is None else "; refitting the best (Ctrl-C again to quit; --resume "
                 "continues the study)")
         log.warning("\nstopped by Ctrl-C: %d finished trials kept in the study%s",
                     n_budget_trials(study), then)
@@ -365,7 +381,7 @@ def worker_name() -> str:
 
 
 def _heartbeat(study: optuna.Study) -> int | None:
-    return study._storage.get_heartbeat_interval() if has_heartbeat(study._storage) else None
+    return heartbeat_of(study._storage)
 
 
 def _fail_stale_trials(study: optuna.Study) -> None:
@@ -375,6 +391,11 @@ def _fail_stale_trials(study: optuna.Study) -> None:
         with warnings.catch_warnings():  # experimental since Optuna 2.9; we rely on it
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
+
+
+def uses_population(settings: TuneSettings) -> bool:
+    """The population trainer runs on CUDA by default, and wherever ``--population K`` asks."""
+    return settings.population is not None or resolve_device(settings.device).type == "cuda"
 
 
 def finish_run(found: Search, settings: TuneSettings, out: Path, *,
@@ -404,16 +425,18 @@ def finish_run(found: Search, settings: TuneSettings, out: Path, *,
     metrics["study"]["wall_s"] = round(wall + (_span(found.study) if started is None else 0), 1)
     write_json(out / "metrics.json", metrics)
     found.study.trials_dataframe().to_csv(out / "trials.csv", index=False)
+    if settings.report:
+        write_report(out, seed=settings.seed, storage=settings.storage)
     return TuneResult(found.study, metrics, out, out / "model", settings)
 
 
 def _span(study: optuna.Study) -> float:
     """Seconds from the first trial's start to the last trial's end."""
-    trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
-    if not trials:
+    ends = [(t.datetime_start or t.datetime_complete, t.datetime_complete)
+            for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
+    if not ends:
         return 0.0
-    first = min(t.datetime_start or t.datetime_complete for t in trials)
-    return (max(t.datetime_complete for t in trials) - first).total_seconds()
+    return (max(end for _, end in ends) - min(start for start, _ in ends)).total_seconds()
 
 
 def _n_existing_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
@@ -520,9 +543,9 @@ def _restore_kept(found: Search, settings: TuneSettings, out: Path) -> None:
         log.warning("retraining trial %d on the calibration set (its weights are not in %s)",
                     trial.number, out / "trials")
         plan = found.runner.plan(found.runner.space.resolve(trial.params))
-        network, _ = found.runner.evaluate(optuna.trial.FixedTrial(trial.params), plan,
-                                           found.evaluations[0], found.runner.seeds[0],
-                                           report=False)
+        fixed = cast(optuna.Trial, optuna.trial.FixedTrial(trial.params))  # never reported to
+        network, _ = found.runner.evaluate(fixed, plan, found.evaluations[0],
+                                           found.runner.seeds[0], report=False)
         keeper.save(trial, network)
 
 

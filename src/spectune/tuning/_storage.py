@@ -26,6 +26,7 @@ import warnings
 from pathlib import Path
 
 import optuna
+from optuna.storages.journal import JournalFileBackend
 
 from spectune.exceptions import SpectuneError
 
@@ -35,6 +36,7 @@ __all__ = [
     "MAX_RETRY",
     "check_shared",
     "has_heartbeat",
+    "heartbeat_of",
     "open_storage",
     "public_url",
 ]
@@ -60,7 +62,7 @@ def open_storage(url: str, *, heartbeat: int | None = None) -> optuna.storages.B
         if not path.parent.is_dir():
             raise SpectuneError(f"--storage {url}: folder {path.parent} does not exist; create "
                                 "it or choose another path.")
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     if _is_sqlite(url):
         return optuna.storages.get_storage(url)
     interval = heartbeat if heartbeat is not None else int(
@@ -78,10 +80,15 @@ def open_storage(url: str, *, heartbeat: int | None = None) -> optuna.storages.B
     return optuna.storages.get_storage(storage)  # the cached wrapper, as Optuna uses it
 
 
+def heartbeat_of(storage: optuna.storages.BaseStorage) -> int | None:
+    """Seconds between heartbeats of ``storage``'s running trials; None: no heartbeat."""
+    interval = getattr(storage, "get_heartbeat_interval", None)
+    return None if interval is None else interval()
+
+
 def has_heartbeat(storage: optuna.storages.BaseStorage) -> bool:
     """Whether dead workers' trials are detected (and retried) while other workers run."""
-    heartbeat = getattr(storage, "get_heartbeat_interval", None)
-    return heartbeat is not None and heartbeat() is not None
+    return heartbeat_of(storage) is not None
 
 
 def check_shared(url: str | None, what: str) -> None:
