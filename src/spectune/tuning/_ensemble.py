@@ -328,4 +328,9 @@ def _error_function(task: str, y: npt.ArrayLike, classes: npt.ArrayLike | None
                          "e.g. pool.classes) to score the mean probabilities.")
     codes = _one_hot(y, classes).argmax(axis=1)
     labels = np.arange(len(np.asarray(classes)))
-    return lambda proba: float(log_loss(codes, proba, labels=labels))
+
+    def error(proba: np.ndarray) -> float:
+        proba = np.asarray(proba, dtype=np.float64)  # float32 softmax sums to 1 within 1e-7 only
+        return float(log_loss(codes, proba / proba.sum(axis=1, keepdims=True), labels=labels))
+
+    return error
