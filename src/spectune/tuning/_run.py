@@ -15,26 +15,25 @@ import dataclasses
 import gc
 import logging
 import os
-import shutil
 import socket
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
 
 from spectune._json import write_json
 from spectune.analysis._report import write_report
 from spectune.data import Spectra, cv_splitter, split_cal_tune, split_indices
 from spectune.exceptions import SpectuneError
 from spectune.training import resolve_device
-from spectune.training._files import load_model, save_model
+from spectune.training._files import load_model
 from spectune.training._lr_find import find_learning_rates
-from spectune.tuning._final import ensemble_size, finish
+from spectune.tuning._final import finish
+from spectune.tuning._kept import KeepTopModels, keep_count, restore_kept
 from spectune.tuning._objectives import Objective, default_objective
 from spectune.tuning._population_runner import run_population_study
 from spectune.tuning._progress import ProgressLine
@@ -302,7 +301,7 @@ def run_trials(found: Search, settings: TuneSettings, out: Path | None, *,
     study, runner = found.study, found.runner
     progress = ProgressLine(settings.n_trials, settings.timeout) if settings.show_progress else None
     keeper = KeepTopModels(runner, None if out is None else out / "trials",
-                           0 if out is None else _keep_count(settings))
+                           0 if out is None else keep_count(settings))
     callbacks = [keeper] + ([progress] if progress else [])
     if uses_population(settings):  # K trials in lockstep on one GPU (or CPU when asked)
         remaining = None if settings.n_trials is None else max(
@@ -412,7 +411,7 @@ def finish_run(found: Search, settings: TuneSettings, out: Path, *,
     if running:
         log.warning("%d trial(s) still running in study %r are left out of the refit",
                     running, found.study.study_name)
-    _restore_kept(found, settings, out)
+    restore_kept(found, settings, out)
     metrics = finish(found, settings, out)
     first = found.evaluations[0]
     metrics["data"] = {
@@ -490,66 +489,3 @@ def _lr_range(study: optuna.Study, pool: Spectra, evaluation: Evaluation,
     log.warning("LR range test: lr_min %.3g, lr_max %.3g", result.lr_min, result.lr_max)
     study.set_user_attr("lr_range", [result.lr_min, result.lr_max])
     return result.lr_min, result.lr_max
-
-
-def _keep_count(settings: TuneSettings) -> int:
-    """How many trials' calibration-only weights to keep: for a warm refit, the ensemble's
-    choice on the tuning set and the conformal intervals (a spare one in case of duplicate
-    parameters); none with k-fold CV."""
-    top = ensemble_size(settings)
-    return 0 if settings.cv else max(settings.keep_top, top + 1 if top > 1 else 1)
-
-
-class KeepTopModels:
-    """Study callback keeping the weights of the best ``k`` trials in ``folder/<number>``."""
-
-    def __init__(self, runner: TrialRunner, folder: Path | None, k: int) -> None:
-        self.runner, self.folder, self.k = runner, folder, k
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        network, self.runner.last_network = self.runner.last_network, None
-        if self.k == 0 or self.folder is None or network is None \
-                or trial.state != TrialState.COMPLETE:
-            return
-        if len(study.directions) > 1:
-            return
-        ranked = _ranked(study)[: self.k]
-        if trial.number in {t.number for t in ranked}:
-            self.save(trial, network)
-        keep = {str(t.number) for t in ranked}
-        for path in self.folder.glob("*") if self.folder.exists() else []:
-            if path.name not in keep:
-                shutil.rmtree(path, ignore_errors=True)
-
-    def save(self, trial: optuna.trial.FrozenTrial, network: Any) -> None:
-        save_model(Path(self.folder or ".") / str(trial.number), [network],
-                   wavelengths=self.runner.pool.wavelengths,
-                   target_names=list(self.runner.pool.target_names),
-                   info={"trial": trial.number, "value": trial.value})
-
-
-def _restore_kept(found: Search, settings: TuneSettings, out: Path) -> None:
-    """Retrain the best trials' calibration-only networks that no callback here kept.
-
-    Trials run by other workers left their weights on other machines; the same plan, split and
-    seed train the same network again, for the ensemble's choice, a warm refit and intervals.
-    """
-    keeper = KeepTopModels(found.runner, out / "trials", _keep_count(settings))
-    if keeper.k == 0 or len(found.study.directions) > 1:
-        return
-    for trial in _ranked(found.study)[: keeper.k]:
-        if (out / "trials" / str(trial.number)).is_dir():
-            continue
-        log.warning("retraining trial %d on the calibration set (its weights are not in %s)",
-                    trial.number, out / "trials")
-        plan = found.runner.plan(found.runner.space.resolve(trial.params))
-        fixed = cast(optuna.Trial, optuna.trial.FixedTrial(trial.params))  # never reported to
-        network, _ = found.runner.evaluate(fixed, plan, found.evaluations[0],
-                                           found.runner.seeds[0], report=False)
-        keeper.save(trial, network)
-
-
-def _ranked(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    return sorted(complete, key=lambda t: t.value, reverse=reverse)
