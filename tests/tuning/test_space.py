@@ -338,6 +338,14 @@ def test_default_space_is_compact() -> None:
     assert 10 <= load_space("default").n_dimensions <= 20
 
 
+def test_default_space_fixes_the_pls_residual_switch_off_for_classes() -> None:
+    regression, classes = load_space("default", task="regression"), load_space("default",
+                                                                              task="classification")
+    assert classes.n_dimensions == regression.n_dimensions - 1
+    assert classes.spec["parameters"]["pls_residual"] is False
+    assert all(params["pls_residual"] is False for params in _random_samples(classes, 10))
+
+
 def test_passos_regression_tunes_kernel_beta_and_batch_only() -> None:
     space = load_space("passos")
     sampled = {p.name: p for p in space.parameters if p.type != "fixed"}

@@ -29,8 +29,9 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     for label, model in model_rows(metrics):
         score = model.get("cv") or model.get("tune") or {}
         first = "rmse" if metrics["task"] == "regression" else "balanced_accuracy"
+        chosen_by = score.get(first, score.get("objective"))  # the CNN: its study's objective
         test = model.get("test", {})
-        lines.append([label, _fmt(score.get(first)), *(_fmt(test.get(c)) for c in columns)])
+        lines.append([label, _fmt(chosen_by), *(_fmt(test.get(c)) for c in columns)])
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
     render = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in [header, *lines]]
     render.insert(1, "  ".join("-" * w for w in widths))

@@ -1,13 +1,38 @@
-"""A one-line progress display for a study: trial n/N, best so far, pruned and failed, time left."""
+"""What a user sees while a study runs: one progress line, and one line per failed trial.
+
+``ProgressLine`` rewrites trial n/N, best so far, pruned and failed, time left. A failed trial
+(an architecture too deep for the spectrum, a diverged network) is part of a normal search, so
+Optuna's warning for it is kept to its one line; the error is also in the trial's
+``fail_reason`` and in trials.csv. Set the ``spectune`` logger to DEBUG to see the tracebacks.
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from typing import TextIO
 
 import optuna
 from optuna.trial import TrialState
+
+
+class OneLineTrialFailures(logging.Filter):
+    """Keep Optuna's "Trial N failed" warning to one line (the traceback only at DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().endswith("failed with value None."):  # repeats the line before
+            return False
+        if record.exc_info and not logging.getLogger("spectune").isEnabledFor(logging.DEBUG):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def one_line_trial_failures() -> None:
+    """Install ``OneLineTrialFailures`` on Optuna's optimize logger (once per process)."""
+    logger = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, OneLineTrialFailures) for f in logger.filters):
+        logger.addFilter(OneLineTrialFailures())
 
 
 class ProgressLine:

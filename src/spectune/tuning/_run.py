@@ -36,7 +36,7 @@ from spectune.tuning._final import finish
 from spectune.tuning._kept import KeepTopModels, keep_count, restore_kept
 from spectune.tuning._objectives import Objective, default_objective
 from spectune.tuning._population_runner import run_population_study
-from spectune.tuning._progress import ProgressLine
+from spectune.tuning._progress import ProgressLine, one_line_trial_failures
 from spectune.tuning._samplers import default_startup_trials, make_pruner, make_sampler
 from spectune.tuning._space import SearchSpace, load_space
 from spectune.tuning._storage import has_heartbeat, heartbeat_of, open_storage, public_url
@@ -211,6 +211,7 @@ def prepare(train: Spectra, settings: TuneSettings, *, test: Spectra | None = No
     study): the study must exist and hold the same data; nothing else is recovered or reseeded.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    one_line_trial_failures()
     pool, evaluations, test, split = _split(train, test, settings)
     space = space if space is not None else load_space(settings.space, task=pool.task)
     objective = Objective(settings.objective or default_objective(pool.task, pool.y),

@@ -482,7 +482,13 @@ def load_space(space: str | Path | Mapping[str, Any] | SearchSpace, *,
         stem = "passos_classification" if text == "passos" and task == "classification" else text
         ref = resources.files("spectune.tuning").joinpath("spaces", f"{stem}.yaml")
         with resources.as_file(ref) as path:
-            return SearchSpace.from_yaml(path)
+            built_in = SearchSpace.from_yaml(path)
+        if task == "classification" and "pls_residual" in built_in.spec.get("parameters", {}):
+            # a PLS-residual network is for regression targets: no dimension for TPE to waste
+            spec = copy.deepcopy(built_in.spec)
+            spec["parameters"]["pls_residual"] = False
+            return SearchSpace.from_dict(spec, source=built_in.source)
+        return built_in
     if Path(text).suffix in (".yaml", ".yml") or Path(text).exists():
         return SearchSpace.from_yaml(text)
     raise SearchSpaceError(f"unknown search space {text!r}: use one of {list(BUILTIN_SPACES)} "

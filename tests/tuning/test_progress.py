@@ -1,0 +1,64 @@
+"""What a study prints: one line per failed trial, the traceback only at DEBUG."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import optuna
+import pytest
+
+from spectune.tuning._progress import OneLineTrialFailures, ProgressLine, one_line_trial_failures
+
+
+def _failing(trial: optuna.Trial) -> float:
+    x = trial.suggest_float("x", 0, 1)
+    if trial.number == 1:
+        raise ValueError("the network diverged")
+    return x
+
+
+@pytest.fixture
+def optuna_output():
+    """Optuna's warnings, as its own handler would print them."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger("optuna")
+    root.addHandler(handler)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    yield stream
+    root.removeHandler(handler)
+
+
+def _run_study() -> optuna.Study:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(_failing, n_trials=3, catch=(ValueError,))
+    return study
+
+
+def test_a_failed_trial_is_one_line_without_traceback(optuna_output) -> None:
+    one_line_trial_failures()
+    one_line_trial_failures()  # installing twice keeps one filter
+    logger = logging.getLogger("optuna.study._optimize")
+    assert sum(isinstance(f, OneLineTrialFailures) for f in logger.filters) == 1
+    study = _run_study()
+    text = optuna_output.getvalue()
+    assert "Trial 1 failed" in text and "the network diverged" in text
+    assert "Traceback" not in text
+    assert "failed with value None" not in text  # Optuna's second line says nothing new
+    assert len([line for line in text.splitlines() if "Trial 1" in line]) == 1
+    assert study.trials[1].state == optuna.trial.TrialState.FAIL
+    assert ProgressLine(3, None).describe(study).startswith("trial 3/3")
+
+
+def test_debug_keeps_the_traceback(optuna_output) -> None:
+    one_line_trial_failures()
+    spectune_logger = logging.getLogger("spectune")
+    level = spectune_logger.level
+    spectune_logger.setLevel(logging.DEBUG)
+    try:
+        _run_study()
+    finally:
+        spectune_logger.setLevel(level)
+    text = optuna_output.getvalue()
+    assert "Traceback" in text and 'raise ValueError("the network diverged")' in text
