@@ -11,6 +11,7 @@ Rows (each adds one lever to "none"; "all" is the default `spectune tune`):
   +ensemble      + mean of up to 3 top trials (size chosen on the tuning set)
   +PLS-residual  + the PLS-residual switch in the space and the CNN+PLS blend
   all            everything (the default)
+  all - refit, all - augmentation   (--rows) everything but one lever
 Datasets: fermentation 950-1550 cm-1 (off-line calibration, on-line test), spectrapepper
 (20% held out), a synthetic non-linear set. PLS is tuned by CV on the same calibration+tuning
 data and scored on the same test set in every run. Writes bench/results/ablation.json and
@@ -35,7 +36,8 @@ from spectune.tuning._run import TuneSettings, tune
 from spectune.tuning._space import load_space
 
 OUT = Path(__file__).parent / "results"
-ROWS = ("none", "+refit", "+augmentation", "+ensemble", "+PLS-residual", "all")
+ROWS = ("none", "+refit", "+augmentation", "+ensemble", "+PLS-residual", "all",
+        "all - refit", "all - augmentation")
 
 
 def datasets():
@@ -69,6 +71,8 @@ def row_settings(row: str, folder: Path, base: dict) -> TuneSettings:
         "+ensemble": dict(refit="scratch", aug=False, res=False, top=None, blend=False),
         "+PLS-residual": dict(refit="scratch", aug=False, res=True, top=1, blend=True),
         "all": dict(refit="scratch", aug=True, res=True, top=None, blend=True),
+        "all - refit": dict(refit="none", aug=True, res=True, top=None, blend=True),
+        "all - augmentation": dict(refit="scratch", aug=False, res=True, top=None, blend=True),
     }[row]
     space = space_file(folder, augmentation=levers["aug"], residual=levers["res"])
     return TuneSettings(space=str(space), refit=levers["refit"], ensemble_top=levers["top"],
@@ -83,7 +87,9 @@ def main() -> None:
     parser.add_argument("--min-resource", type=int, default=TuneSettings.min_resource)
     parser.add_argument("--patience", type=int, default=TuneSettings.patience)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--rows", nargs="+", default=list(ROWS))
+    parser.add_argument("--rows", nargs="+", default=list(ROWS[:6]), choices=ROWS)
+    parser.add_argument("--datasets", nargs="+", default=None,
+                        help="names to run (default: all three)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     OUT.mkdir(exist_ok=True)
@@ -95,6 +101,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for name, train, test in datasets():
+            if args.datasets and name not in args.datasets:
+                continue
             for row in args.rows:
                 for seed in args.seeds:
                     if (name, row, seed, budget) in done:

@@ -285,7 +285,7 @@ class _AutoSpectral(BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: npt.ArrayLike | Spectra, y: npt.ArrayLike | None = None) -> _AutoSpectral:
-        """Tune on ``X`` (calibration/tuning split inside), refit the best on all of ``X``."""
+        """Tune on ``X`` (calibration/tuning split inside); the final model as ``spectune tune``."""
         from spectune.training._files import load_model
         from spectune.tuning._run import TuneSettings, tune
 

@@ -89,6 +89,10 @@ def test_tune_writes_metrics_model_and_study(finished: Path) -> None:
     loaded = optuna.load_study(study_name="spectune", storage=f"sqlite:///{finished / 'study.db'}")
     assert loaded.best_trial.number == study["best_trial"]
     assert (finished / "model").is_dir() and (finished / "trials.csv").is_file()
+    # no --test: the command line held the test set out, and metrics.json says so
+    split = metrics["data"]["split"]
+    assert split["test"] == "held out" and metrics["data"]["test_split"]["method"] == "auto"
+    assert metrics["cnn"]["refit"] == "none"  # --refit auto with a hold-out tuning set
 
 
 def test_refuses_a_non_empty_out(files: SimpleNamespace, finished: Path,

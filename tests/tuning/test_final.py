@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 
 from spectune.data import make_synthetic
+from spectune.exceptions import SpectuneError
 from spectune.models import PLSRegressionCV
 from spectune.training._files import load_model, save_model
 from spectune.training._residual import pls_only_network
+from spectune.tuning._final import _refit_mode
 from spectune.tuning._run import TuneSettings, tune
 from spectune.tuning._space import SearchSpace
 
@@ -101,3 +104,28 @@ def test_refit_none_keeps_the_best_trials_calibration_network(tmp_path: Path) ->
     np.testing.assert_allclose(final.predict(X), kept.predict(X))
     with pytest.raises(ValueError, match="--refit none"):
         TuneSettings(refit="none", cv=3)
+
+
+@pytest.mark.parametrize(("settings", "mode"), [
+    ({}, "none"),  # hold-out tuning set: keep the networks the ensemble and blend were chosen for
+    ({"cv": 3}, "scratch"), ({"pareto": True}, "scratch"), ({"ensemble_seeds": 2}, "scratch"),
+    ({"refit": "warm"}, "warm"), ({"refit": "scratch"}, "scratch"),
+])
+def test_auto_refit_keeps_calibration_networks_only_where_a_study_has_them(settings, mode) -> None:
+    assert TuneSettings(**settings).refit_mode == mode
+
+
+def test_auto_refit_falls_back_to_scratch_when_no_network_was_kept_here(tmp_path: Path) -> None:
+    study = optuna.create_study()
+    for value in (1.0, 2.0):
+        study.add_trial(optuna.trial.create_trial(value=value))
+    chosen = study.trials
+    assert _refit_mode(TuneSettings(), tmp_path, chosen) == "scratch"  # workers kept them elsewhere
+    with pytest.raises(SpectuneError, match=r"--refit none needs the chosen trials' networks .*"
+                                            r"trials \[0, 1\].*use --refit scratch"):
+        _refit_mode(TuneSettings(refit="none"), tmp_path, chosen)
+    for trial in chosen:
+        (tmp_path / "trials" / str(trial.number)).mkdir(parents=True)
+        (tmp_path / "trials" / str(trial.number) / "model.json").write_text("{}")
+    assert _refit_mode(TuneSettings(), tmp_path, chosen) == "none"
+    assert _refit_mode(TuneSettings(refit="warm"), tmp_path, chosen) == "warm"

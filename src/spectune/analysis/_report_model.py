@@ -45,7 +45,8 @@ def model(run: RunFolder, figures: Figures, section: Section, seed: int) -> None
         "best trial": run.metrics.get("study", {}).get("best_trial"),
         "preprocessing": members[0].preprocessing.name if members else None,
         "parameters (all members)": cnn.get("n_params"),
-        "refit": cnn.get("refit"), "refit epochs": cnn.get("refit_epochs"),
+        "refit": cnn.get("refit"),
+        "epochs" if cnn.get("refit") == "none" else "refit epochs": cnn.get("refit_epochs"),
         "best trial's parameters": fmt(cnn.get("params", {})),
     }))
     if not members:
@@ -111,15 +112,19 @@ def _curves(run: RunFolder, figures: Figures, members: list[SpectralNetwork]) ->
     else:
         notes.append(note(f"No kept network for trial {best} (trials/{best}/ is missing: a "
                           "k-fold or Pareto study keeps none), so no curves of the search."))
-    if members and len(members[0].history):
+    refitted = run.metrics["cnn"].get("refit") != "none"
+    if members and len(members[0].history) and refitted:
         infos.append(plots.get_training_curves_info(
             members[0].history, name=f"final model ({run.metrics['cnn'].get('refit')})",
             best_epoch=members[0].best_epoch))
     if not infos:
         return notes
+    caption = ("Training curves: loss per epoch and learning rate; the refit on "
+               "calibration+tuning data has no tuning loss" if refitted else
+               "Training curves: loss per epoch and learning rate; the final model keeps this "
+               "calibration-only network (--refit none)")
     return [figures.draw("training_curves", lambda p: plots.plot_training_curves(infos, p),
-                         caption="Training curves: loss per epoch and learning rate; the refit "
-                         "on calibration+tuning data has no tuning loss")] + notes
+                         caption=caption)] + notes
 
 
 def _predictions(run: RunFolder, figures: Figures) -> list[str]:
@@ -134,9 +139,12 @@ def _predictions(run: RunFolder, figures: Figures) -> list[str]:
         info = plots.get_pred_obs_info(found, target_names=run.target_names)
         out.append(figures.draw("pred_obs", partial(plots.plot_pred_obs, info, title="CNN"),
                                 caption="CNN predicted vs observed (top) and residuals (bottom)"))
-        out.append(note("Calibration and tuning points were fitted by the final model (it is "
-                        "refit on both); only the test points are predictions of unseen "
-                        "spectra."))
+        out.append(note(
+            "Calibration and tuning points were fitted by the final model (it is refit on both); "
+            "only the test points are predictions of unseen spectra."
+            if run.metrics.get("cnn", {}).get("refit") != "none" else
+            "Calibration points were fitted by the final model; tuning points were not, but chose "
+            "it (and its ensemble and blend); only the test points are fully unseen."))
     observed, cnn, pls = (run.column(m, ("test",)) for m in ("observed", "cnn", "pls"))
     if observed is None or cnn is None or pls is None:
         return [*out, note("No test set: no confusion matrix and no PLS comparison.")]

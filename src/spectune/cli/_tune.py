@@ -79,9 +79,11 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
                    "on a CPU one at a time is as fast)")
     t.add_argument("--no-report", dest="report", action="store_false",
                    help="skip report.html at the end (spectune report DIR writes it later)")
-    t.add_argument("--refit", choices=("scratch", "warm", "none"), default=d.refit,
-                   help="refit the best on calibration+tuning from scratch (default) or from "
-                   "its weights, or keep its calibration-only network (none)")
+    t.add_argument("--refit", choices=("auto", "scratch", "warm", "none"), default=d.refit,
+                   help="keep the chosen trials' calibration-only networks (none), or refit them "
+                   "on calibration+tuning from scratch or from their weights (warm); auto "
+                   "(default): none with a hold-out tuning set, scratch with --cv, --pareto "
+                   "or --ensemble-seeds")
     t.add_argument("--keep-top", type=int, default=d.keep_top,
                    help="keep the weights of the best K trials in OUT/trials/")
     t.add_argument("--ensemble", type=int, dest="ensemble_top",

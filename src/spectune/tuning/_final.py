@@ -1,6 +1,7 @@
 """After the study: the final model, the single look at the test set, PLS on the same splits.
 
-best trial (+ top-k distinct trials, + N seeds, each choice made on the tuning set) -> refit on
+best trial (+ top-k distinct trials, + N seeds, each choice made on the tuning set) -> their
+calibration-only networks kept (``--refit auto`` with a tuning set) or refitted on
 calibration+tuning -> one model folder (ensemble members averaged; the best trial's
 calibration-only network and the tuning set kept for conformal intervals) -> test set scored
 once -> PLS tuned by CV on the same calibration+tuning data and scored on the same test set.
@@ -64,15 +65,15 @@ def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
     if holdout and not found.objective.pareto:
         chosen, seeds, choice = _choose_members(found, settings, out, best)
     plans = [found.runner.plan(found.runner.space.resolve(t.params)) for t in chosen]
-    warm = None
-    if settings.refit == "warm":
+    mode, warm = _refit_mode(settings, out, chosen), None
+    if mode == "warm":
         warm = [load_model(out / "trials" / str(t.number)).members[0].model.state_dict()
                 for t in chosen]
-    if settings.refit == "none":  # the calibration-only networks of the chosen trials
+    if mode == "none":  # the calibration-only networks of the chosen trials
         seeds = seeds[:1]
         members = kept_networks(out / "trials", chosen)[1]
     else:
-        members = refit_members(plans, chosen, pool, seeds=seeds, mode=settings.refit,
+        members = refit_members(plans, chosen, pool, seeds=seeds, mode=mode,
                                 refit_fn=refit, warm_states=warm)
     weights = member_weights(len(chosen), len(seeds))
     blend = {}
@@ -93,6 +94,7 @@ def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
     model = load_model(out / "model")
     metrics = run_baselines(pool, test, random_state=settings.seed)
     metrics["cnn"] = _cnn_section(found, settings, best, plans[0], members, choice)
+    metrics["cnn"]["refit"] = mode
     metrics["cnn"]["blend"] = blend
     write_predictions(out, pool, test, found.evaluations[0], model, metrics["pls"])
     write_spectra(out, pool, test)
@@ -105,6 +107,21 @@ def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
             metrics["cnn"]["interval"] = _interval_coverage(model, test)
     metrics["study"] = _study_section(study, best, settings, found.objective.name)
     return metrics
+
+
+def _refit_mode(settings: TuneSettings, out: Path, chosen: list[FrozenTrial]) -> str:
+    """``settings.refit_mode``; "auto" refits from scratch where the chosen networks were not
+    kept here (trials run by workers on other machines, or by a population on a GPU)."""
+    mode = settings.refit_mode
+    kept = all((out / "trials" / str(t.number) / "model.json").is_file() for t in chosen)
+    if mode in ("none", "warm") and not kept:
+        if settings.refit != "auto":
+            raise SpectuneError(
+                f"--refit {settings.refit} needs the chosen trials' networks in {out / 'trials'}"
+                f" (trials {[t.number for t in chosen]}); they were kept elsewhere or not at all: "
+                "use --refit scratch.")
+        return "scratch"
+    return mode
 
 
 def _interval_coverage(model: Any, test: Any) -> dict[str, Any]:
@@ -210,7 +227,6 @@ def _cnn_section(found: Search, settings: TuneSettings, best: FrozenTrial, plan:
         "preprocessing": plan.preprocess.to_dict(),
         "arch": plan.arch.to_dict(),
         "n_params": sum(m.n_params for m in members),
-        "refit": settings.refit,
         "refit_epochs": len(members[0].history),
         "ensemble": {"n_members": len(members), **choice},
     }

@@ -102,7 +102,7 @@ class TuneSettings:
     patience: int = 30
     plateau_patience: int = 10
     lr_mode: str = "space"
-    refit: str = "scratch"
+    refit: str = "auto"
     keep_top: int = 1
     ensemble_top: int | None = None
     ensemble_seeds: int = 1
@@ -129,8 +129,9 @@ class TuneSettings:
                              f"trials ({self.n_trials}); lower it or run more trials.")
         if self.seeds < 1:
             raise ValueError(f"--seeds must be >= 1, got {self.seeds}.")
-        if self.refit not in ("scratch", "warm", "none"):
-            raise ValueError(f"--refit must be 'scratch', 'warm' or 'none', got {self.refit!r}.")
+        if self.refit not in ("auto", "scratch", "warm", "none"):
+            raise ValueError(f"--refit must be 'auto', 'scratch', 'warm' or 'none', got "
+                             f"{self.refit!r}.")
         if self.lr_mode not in ("space", "range-test"):
             raise ValueError(f"--lr-mode must be 'space' or 'range-test', got {self.lr_mode!r}.")
         if self.pruner == "hyperband" and not 1 <= self.min_resource < self.max_epochs:
@@ -145,6 +146,21 @@ class TuneSettings:
         if self.refit == "warm" and self.cv:
             raise ValueError("--refit warm needs the hold-out tuning set (--cv 0): k-fold "
                              "trials keep no single set of weights.")
+
+    @property
+    def refit_mode(self) -> str:
+        """``refit`` with "auto" resolved: keep the calibration-only networks where they exist.
+
+        With a hold-out tuning set the ensemble and the CNN+PLS blend are chosen on the tuning
+        predictions of the calibration-only networks, so keeping exactly those networks keeps the
+        choice (and the conformal intervals) valid; bench/ACCURACY.md measured that a refit from
+        scratch did not help on average. K-fold, Pareto and multi-seed ensembles keep no such
+        networks: they refit from scratch.
+        """
+        if self.refit != "auto":
+            return self.refit
+        holdout = self.cv == 0 and not self.pareto and self.ensemble_seeds == 1
+        return "none" if holdout else "scratch"
 
 
 @dataclass
@@ -415,10 +431,13 @@ def finish_run(found: Search, settings: TuneSettings, out: Path, *,
     restore_kept(found, settings, out)
     metrics = finish(found, settings, out)
     first = found.evaluations[0]
+    split = dict(found.split)
+    if (data_info or {}).get("test_split", {}).get("method", "file") != "file":
+        split["test"] = "held out"  # by the command line, before the study (see test_split)
     metrics["data"] = {
         "n_cal": int(len(first.train)), "n_tune": int(len(first.val)),
         "n_pool": found.pool.n_samples, "n_test": 0 if found.test is None else found.test.n_samples,
-        "n_points": found.pool.n_points, "split": found.split, "train_file": found.pool.source,
+        "n_points": found.pool.n_points, "split": split, "train_file": found.pool.source,
         **(data_info or {}),
     }
     wall = time.perf_counter() - (began if started is None else started)
