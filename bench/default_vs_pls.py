@@ -77,8 +77,8 @@ def table(results: list[dict]) -> str:
                      f"**{ratio.mean():.3f} ± {sd:.3f}** | | |")
     classification = [r for r in results if r.get("task") == "classification"]
     if classification:
-        lines += ["", "| dataset | seed | CNN balanced accuracy | PLS-DA balanced accuracy | "
-                  "CNN macro-F1 | PLS-DA macro-F1 | trials | wall s |",
+        lines += ["", ("| dataset | seed | CNN balanced accuracy | PLS-DA balanced accuracy | "
+                       "CNN macro-F1 | PLS-DA macro-F1 | trials | wall s |"),
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for r in classification:
             lines.append(f"| {r['dataset']} | {r['seed']} | {r['cnn_balanced_accuracy']:.3f} | "

@@ -46,7 +46,7 @@ def model(run: RunFolder, figures: Figures, section: Section, seed: int) -> None
         "preprocessing": members[0].preprocessing.name if members else None,
         "parameters (all members)": cnn.get("n_params"),
         "refit": cnn.get("refit"),
-        "epochs" if cnn.get("refit") == "none" else "refit epochs": cnn.get("refit_epochs"),
+        "refit epochs" if _refitted(run) else "epochs": cnn.get("refit_epochs"),
         "best trial's parameters": fmt(cnn.get("params", {})),
     }))
     if not members:
@@ -100,6 +100,11 @@ def _members(run: RunFolder) -> list[str]:
                   caption="Members of the final model (predictions are weighted means)")]
 
 
+def _refitted(run: RunFolder) -> bool:
+    """Whether the final model was refitted on calibration+tuning (not ``--refit none``)."""
+    return run.metrics.get("cnn", {}).get("refit") != "none"
+
+
 def _curves(run: RunFolder, figures: Figures, members: list[SpectralNetwork]) -> list[str]:
     best = run.metrics.get("study", {}).get("best_trial")
     infos, notes = [], []
@@ -112,7 +117,7 @@ def _curves(run: RunFolder, figures: Figures, members: list[SpectralNetwork]) ->
     else:
         notes.append(note(f"No kept network for trial {best} (trials/{best}/ is missing: a "
                           "k-fold or Pareto study keeps none), so no curves of the search."))
-    refitted = run.metrics["cnn"].get("refit") != "none"
+    refitted = _refitted(run)
     if members and len(members[0].history) and refitted:
         infos.append(plots.get_training_curves_info(
             members[0].history, name=f"final model ({run.metrics['cnn'].get('refit')})",
@@ -142,7 +147,7 @@ def _predictions(run: RunFolder, figures: Figures) -> list[str]:
         out.append(note(
             "Calibration and tuning points were fitted by the final model (it is refit on both); "
             "only the test points are predictions of unseen spectra."
-            if run.metrics.get("cnn", {}).get("refit") != "none" else
+            if _refitted(run) else
             "Calibration points were fitted by the final model; tuning points were not, but chose "
             "it (and its ensemble and blend); only the test points are fully unseen."))
     observed, cnn, pls = (run.column(m, ("test",)) for m in ("observed", "cnn", "pls"))

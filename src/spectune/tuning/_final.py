@@ -113,8 +113,8 @@ def _refit_mode(settings: TuneSettings, out: Path, chosen: list[FrozenTrial]) ->
     """``settings.refit_mode``; "auto" refits from scratch where the chosen networks were not
     kept here (trials run by workers on other machines, or by a population on a GPU)."""
     mode = settings.refit_mode
-    kept = all((out / "trials" / str(t.number) / "model.json").is_file() for t in chosen)
-    if mode in ("none", "warm") and not kept:
+    if mode in ("none", "warm") and not all(
+            (out / "trials" / str(t.number) / "model.json").is_file() for t in chosen):
         if settings.refit != "auto":
             raise SpectuneError(
                 f"--refit {settings.refit} needs the chosen trials' networks in {out / 'trials'}"
