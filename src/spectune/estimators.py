@@ -260,10 +260,14 @@ class _AutoSpectral(BaseEstimator):
         Search space: "default", "passos", "shen" or a YAML file.
     n_trials, timeout : budget of the study.
     sampler, pruner, objective, cv : see ``spectune.tuning.TuneSettings``.
-    max_epochs : int
+    max_epochs : int or None
+        Most epochs a trial trains (None: the space's, else 200).
     out : str or None
         Folder for the study and model; None: a temporary folder removed after fit.
     random_state : int
+    verbose : bool
+        Show the study's progress (each trial's epochs on a terminal; one line per trial in a
+        notebook or log) and its trial counts.
     """
 
     _task = "regression"
@@ -271,7 +275,8 @@ class _AutoSpectral(BaseEstimator):
     def __init__(
         self, space: str = "default", *, n_trials: int = 20, timeout: float | None = None,
         sampler: str = "tpe", pruner: str = "hyperband", objective: str | None = None,
-        cv: int = 0, max_epochs: int = 200, out: str | None = None, random_state: int = 0,
+        cv: int = 0, max_epochs: int | None = None, out: str | None = None,
+        random_state: int = 0, verbose: bool = False,
     ) -> None:
         self.space = space
         self.n_trials = n_trials
@@ -283,6 +288,7 @@ class _AutoSpectral(BaseEstimator):
         self.max_epochs = max_epochs
         self.out = out
         self.random_state = random_state
+        self.verbose = verbose
 
     def fit(self, X: npt.ArrayLike | Spectra, y: npt.ArrayLike | None = None) -> _AutoSpectral:
         """Tune on ``X`` (calibration/tuning split inside); the final model as ``spectune tune``."""
@@ -297,7 +303,7 @@ class _AutoSpectral(BaseEstimator):
             space=self.space, n_trials=self.n_trials, timeout=self.timeout,
             sampler=self.sampler, pruner=self.pruner, objective=self.objective, cv=self.cv,
             max_epochs=self.max_epochs, seed=self.random_state, test_size=0,
-            show_progress=False,
+            show_progress=self.verbose,
         )
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(self.out) if self.out is not None else Path(tmp) / "run"

@@ -25,7 +25,7 @@ from spectune.cli import main
 from spectune.data import make_synthetic
 from spectune.models import run_baselines
 from spectune.tuning import _final
-from spectune.tuning._study import INTERRUPTED, n_budget_trials
+from spectune.tuning._study import INTERRUPTED, STOPPED, n_budget_trials
 
 SPACE = {"parameters": {
     "units": {"type": "int", "low": 4, "high": 12},
@@ -236,7 +236,54 @@ def test_sigkill_then_resume_keeps_finished_trials_and_reaches_the_budget(
     assert len(study.trials) == N_TRIALS + 1
     assert all(t.state.is_finished() for t in study.trials)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["study"]["n_trials"] == N_TRIALS + 1 and metrics["study"]["n_failed"] == 1
+    counts = metrics["study"]["trials"]  # the interrupted trial is not counted, its retry is
+    assert metrics["study"]["n_trials"] == N_TRIALS and metrics["study"]["n_failed"] == 0
+    assert counts["interrupted"] == 1 and counts["complete"] == N_TRIALS
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_best_so_far_and_resume_retries_the_interrupted_trial(
+    tmp_path: Path,
+) -> None:
+    table = _write_table(tmp_path / "train.csv", n_samples=80)
+    (tmp_path / "slow.yaml").write_text(yaml.safe_dump(SLOW_SPACE))
+    out, db = tmp_path / "run", tmp_path / "run" / "study.db"
+    args = [str(table), "--target", "y", "--space", str(tmp_path / "slow.yaml"), "--out",
+            str(out), "--trials", str(N_TRIALS), "--epochs", "100", "--patience", "1000",
+            "--pruner", "none", "--quiet", "--no-report"]
+    process = _spectune(*args, log=tmp_path / "first.log")
+    deadline = time.monotonic() + 90
+    while True:  # 2 finished trials and one running that has drawn its parameters
+        states = _states(db)
+        finished = [n for n, (s, _) in states.items() if s == "COMPLETE"]
+        running = [n for n, (s, k) in states.items() if s == "RUNNING" and k == 2]
+        if len(finished) >= 2 and running:
+            break
+        assert process.poll() is None, (tmp_path / "first.log").read_text()
+        assert time.monotonic() < deadline, f"no running trial to interrupt: {states}"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) == 0, (tmp_path / "first.log").read_text()
+    log = (tmp_path / "first.log").read_text()
+    study = optuna.load_study(study_name="spectune", storage=f"sqlite:///{db}")
+    stopped = [t for t in study.trials if t.user_attrs.get("fail_reason") == STOPPED]
+    assert len(stopped) == 1 and stopped[0].state == TrialState.FAIL
+    n_done = n_budget_trials(study)
+    assert f"stopped by Ctrl-C: {n_done} of {N_TRIALS} trials ran before Ctrl-C" in log
+    metrics = json.loads((out / "metrics.json").read_text())  # the model of the best so far
+    assert metrics["study"]["n_trials"] == n_done and metrics["study"]["n_failed"] == 0
+    assert metrics["study"]["trials"]["interrupted"] == 1
+    assert metrics["study"]["trials"]["stopped"] == "ctrl-c"
+
+    resumed = subprocess.run([sys.executable, "-m", "spectune.cli", "tune", *args, "--resume"],
+                             capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert resumed.returncode == 0, resumed.stderr
+    study = optuna.load_study(study_name="spectune", storage=f"sqlite:///{db}")
+    retry = [t for t in study.trials if t.user_attrs.get("retry_of") == stopped[0].number]
+    assert len(retry) == 1 and retry[0].params == stopped[0].params
+    assert retry[0].state == TrialState.COMPLETE
+    assert n_budget_trials(study) == N_TRIALS and len(study.trials) == N_TRIALS + 1
 
 
 @pytest.mark.report

@@ -11,8 +11,11 @@ from optuna.trial import FixedTrial, TrialState
 from spectune.data import Spectra
 from spectune.models import ArchSpec, ConvBlock, DenseBlock, validate_arch
 from spectune.tuning import SearchSpace
+from spectune.tuning._execute import TrialSource
 from spectune.tuning._objectives import Objective
 from spectune.tuning._population_runner import population_size, run_population_study
+from spectune.tuning._study import STOPPED
+from spectune.tuning._time_budget import TimeBudget
 from spectune.tuning._trial import Evaluation, TrialRunner
 
 RTOL = 1e-5  # float32 population vs single loop (tests/training/test_population.py)
@@ -34,6 +37,10 @@ def _study(pruner: optuna.pruners.BasePruner | None = None,
                                study_name="population")
 
 
+def _source(study: optuna.Study, n_trials: int) -> TrialSource:
+    return TrialSource(study, n_trials, clock=TimeBudget(None))
+
+
 def test_values_equal_the_one_at_a_time_runner(tiny: Spectra, hold_out: list[Evaluation]) -> None:
     # every draw has the same shapes; lr and dropout vary; two seeds per trial
     space = {"parameters": {
@@ -43,7 +50,7 @@ def test_values_equal_the_one_at_a_time_runner(tiny: Spectra, hold_out: list[Eva
     }}
     study, told = _study(), []
     runner = _runner(space, tiny, hold_out, seeds=(0, 1))
-    run_population_study(study, runner, population=4, n_trials=5,
+    run_population_study(study, runner, population=4, source=_source(study, 5),
                          callbacks=[lambda s, t: told.append((t.number, runner.last_network))])
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 5
     assert sorted(n for n, _ in told) == list(range(5))
@@ -72,16 +79,18 @@ def test_pruned_failed_and_lone_trials_are_recorded(
     study = _study(pruner, optuna.samplers.RandomSampler(seed=0))
     # two seeds: a pruned first run must take the trial's second run out of its population
     run_population_study(study, _runner(space, tiny, hold_out, seeds=(0, 1)), population=4,
-                         n_trials=16)
+                         source=_source(study, 16))
     states = {t.number: t.state for t in study.trials}
     assert len(states) == 16 and TrialState.RUNNING not in states.values()
     for trial in study.trials:
         if trial.params["kernel_size"] == 60:
             assert trial.state == TrialState.FAIL
             assert "InvalidArchitectureError" in trial.user_attrs["fail_reason"]
-        elif trial.state == TrialState.PRUNED:  # it reported every epoch it trained
-            assert len(trial.intermediate_values) < DEFAULTS["max_epochs"]
-            assert sorted(trial.intermediate_values) == list(range(len(trial.intermediate_values)))
+        elif trial.state == TrialState.PRUNED:  # it reported every epoch it trained, 1-based
+            trained = len(trial.intermediate_values)
+            assert trained < DEFAULTS["max_epochs"]
+            assert sorted(trial.intermediate_values) == list(range(1, trained + 1))
+            assert trial.user_attrs["epochs_trained"] == trained
         else:
             assert trial.state == TrialState.COMPLETE
             # the first run reports each epoch; as in the single loop, not the one that stops
@@ -107,12 +116,11 @@ def test_an_interruption_leaves_no_trial_running(
     study = _study()
     with pytest.raises(KeyboardInterrupt):
         run_population_study(study, _runner(mlp_space, tiny, hold_out), population=3,
-                             n_trials=6, callbacks=[stop])
+                             source=_source(study, 6), callbacks=[stop])
     states = [t.state for t in study.trials]
     assert len(states) == 3 and TrialState.RUNNING not in states
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
-    assert failed and all(t.user_attrs["fail_reason"].startswith("KeyboardInterrupt")
-                          for t in failed)
+    assert failed and all(t.user_attrs["fail_reason"] == STOPPED for t in failed)
 
 
 def test_population_size_by_hand() -> None:
@@ -127,13 +135,11 @@ def test_population_size_by_hand() -> None:
     assert population_size(summary, 32, 50, 0) == 1
 
 
-def test_bad_budget_and_population_are_refused(
+def test_bad_population_is_refused(
     tiny: Spectra, hold_out: list[Evaluation], mlp_space: dict[str, Any]
 ) -> None:
-    runner = _runner(mlp_space, tiny, hold_out)
+    runner, study = _runner(mlp_space, tiny, hold_out), _study()
     with pytest.raises(ValueError, match="population must be an integer >= 1, got population=0"):
-        run_population_study(_study(), runner, population=0, n_trials=3)
+        run_population_study(study, runner, population=0, source=_source(study, 3))
     with pytest.raises(ValueError, match="by free GPU memory; the device is cpu"):
-        run_population_study(_study(), runner, population=None, n_trials=3)
-    with pytest.raises(ValueError, match="give a budget"):
-        run_population_study(_study(), runner, population=2, n_trials=None)
+        run_population_study(study, runner, population=None, source=_source(study, 3))

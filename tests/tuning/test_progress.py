@@ -8,7 +8,7 @@ import logging
 import optuna
 import pytest
 
-from spectune.tuning._progress import OneLineTrialFailures, ProgressLine, one_line_trial_failures
+from spectune.tuning._progress import OneLineTrialFailures, StudyProgress, one_line_trial_failures
 
 
 def _failing(trial: optuna.Trial) -> float:
@@ -48,7 +48,7 @@ def test_a_failed_trial_is_one_line_without_traceback(optuna_output) -> None:
     assert "failed with value None" not in text  # Optuna's second line says nothing new
     assert len([line for line in text.splitlines() if "Trial 1" in line]) == 1
     assert study.trials[1].state == optuna.trial.TrialState.FAIL
-    assert ProgressLine(3, None).describe(study).startswith("trial 3/3")
+    assert StudyProgress(3, None, live=False).describe(study).startswith("3/3 trials")
 
 
 def test_debug_keeps_the_traceback(optuna_output) -> None:

@@ -76,7 +76,7 @@ def test_each_pruner_runs_a_study_with_per_epoch_reports(
     for trial in study.trials:
         assert trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
         steps = sorted(trial.intermediate_values)
-        assert steps == list(range(len(steps))) and steps  # epoch 0, 1, ... reported
+        assert steps == list(range(1, len(steps) + 1)) and steps  # epochs trained: 1, 2, ...
         if trial.state == TrialState.COMPLETE:
             assert len(steps) == 4  # every epoch of an unpruned trial
     if name == "none":

@@ -114,8 +114,9 @@ def test_pruned_trial_becomes_optuna_pruned(
     study.optimize(_runner(mlp_space, tiny, hold_out), n_trials=2)
     for trial in study.trials:
         assert trial.state == TrialState.PRUNED
-        assert list(trial.intermediate_values) == [0]
+        assert list(trial.intermediate_values) == [1]  # the resource: epochs trained
         assert "fail_reason" not in trial.user_attrs and trial.user_attrs["wall_s"] >= 0
+        assert trial.user_attrs["epochs_trained"] == 1
 
 
 def test_k_fold_trial_reports_the_first_fold_only(
@@ -128,5 +129,5 @@ def test_k_fold_trial_reports_the_first_fold_only(
     trial = study.ask()
     trial.report = lambda value, step: reported.append(step)  # type: ignore[method-assign]
     value = _runner(mlp_space, tiny, folds)(trial)
-    assert reported == list(range(DEFAULTS["max_epochs"]))  # one fold's epochs, not two
+    assert reported == list(range(1, DEFAULTS["max_epochs"] + 1))  # one fold's, not two
     assert np.isfinite(value)

@@ -69,10 +69,17 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--trials", type=int, default=d.n_trials, help="budget in finished trials")
     g.add_argument("--timeout", type=float, help="budget in seconds")
     g.add_argument("--lr-mode", choices=("space", "range-test"), default=d.lr_mode,
-                   help="tune the LR, or set it before the study by the LR range test")
-    t = parser.add_argument_group("training and refit")
-    t.add_argument("--epochs", type=int, default=d.max_epochs, dest="max_epochs")
-    t.add_argument("--patience", type=int, default=d.patience)
+                   help="tune the LR, or set it before the study by the LR range test "
+                   "(default: the space's, else space)")
+    t = parser.add_argument_group(
+        "training and refit (--epochs, --patience, --plateau-patience and --lr-mode apply to "
+        "every trial, whatever the space says; not given: the space's value, else the default)")
+    t.add_argument("--epochs", type=int, default=d.max_epochs, dest="max_epochs",
+                   help="most epochs a trial trains; Hyperband's largest resource (default 200)")
+    t.add_argument("--patience", type=int, default=d.patience,
+                   help="early-stopping patience in epochs, 0: off (default 30)")
+    t.add_argument("--plateau-patience", type=int, default=d.plateau_patience,
+                   help="epochs without improvement before the LR halves, 0: off (default 10)")
     t.add_argument("--device", default=d.device, help="cpu, cuda or auto")
     t.add_argument("--population", type=int,
                    help="train K trials in lockstep (default on CUDA: sized by free GPU memory; "
@@ -114,7 +121,8 @@ def settings_from(args: argparse.Namespace) -> TuneSettings:
         min_resource=args.min_resource, reduction_factor=args.reduction_factor,
         n_trials=args.trials, timeout=args.timeout, storage=args.storage,
         study_name=args.study_name, resume=args.resume, seed=args.seed, device=args.device,
-        max_epochs=args.max_epochs, patience=args.patience, lr_mode=args.lr_mode,
+        max_epochs=args.max_epochs, patience=args.patience,
+        plateau_patience=args.plateau_patience, lr_mode=args.lr_mode,
         refit=args.refit, keep_top=args.keep_top, ensemble_top=args.ensemble_top,
         ensemble_seeds=args.ensemble_seeds, blend_pls=args.blend_pls,
         population=args.population, report=args.report, split=args.split, test_size=args.test_size,
@@ -159,4 +167,6 @@ def run(args: argparse.Namespace) -> int:
                         data_info={"range": args.wl_range, "test_split": data.split})
     print_metrics(result.metrics)
     print(f"wrote {args.out / 'metrics.json'}, model in {result.model_dir}")
+    if settings.report:
+        print(f"report: {args.out / 'report.html'}")
     return 0

@@ -38,6 +38,7 @@ from spectune.tuning._ensemble import (
 )
 from spectune.tuning._objectives import _rmse
 from spectune.tuning._refit import refit
+from spectune.tuning._study import trial_counts
 from spectune.tuning._trial import wants_pls_residual
 
 if TYPE_CHECKING:
@@ -240,11 +241,12 @@ def _score(pool: Any, test: Any, prediction: Any) -> dict[str, Any]:
 
 def _study_section(study: optuna.Study, best: FrozenTrial, settings: TuneSettings,
                    objective: str) -> dict[str, Any]:
-    states = [t.state for t in study.trials]
+    """The study's numbers (``trial_counts``: counted trials only) and what ran it."""
+    counts = trial_counts(study, settings.n_trials)
     return {
-        "name": study.study_name, "n_trials": len(study.trials),
-        "n_complete": states.count(TrialState.COMPLETE),
-        "n_pruned": states.count(TrialState.PRUNED), "n_failed": states.count(TrialState.FAIL),
+        "name": study.study_name, "n_trials": counts["finished"],
+        "n_complete": counts["complete"], "n_pruned": counts["pruned"],
+        "n_failed": counts["failed"], "trials": counts,
         "best_trial": best.number, "sampler": settings.sampler, "pruner": settings.pruner,
         "objective": objective, "space": settings.space,
     }

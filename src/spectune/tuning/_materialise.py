@@ -19,6 +19,10 @@ dense block fields        ``units fc_bn dropout``, per block (``units_1``) or sh
 passos preset             ``n_dense first_ratio next_ratio`` (+ ``kernel_size padding dropout``)
 TrainConfig fields        ``optimizer lr l2 batch_size max_epochs ...`` (any field name);
                           ``l2_beta`` is Passos & Mishra's beta: ``l2 = beta / 2``
+size budget               ``flatten_points``: the last Conv-block pools to at most this many
+                          points, so the first dense layer does not grow with the spectrum's
+                          length; ``params_per_spectrum``: the network's parameter budget is
+                          this times the calibration spectra (at least ``MIN_PARAMS``)
 extras                    ``lr_mode`` and names starting ``aug_`` or ``extra_``: kept in
                           ``TrialPlan.extra`` for the runner
 ========================  ===================================================================
@@ -30,11 +34,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from spectune.exceptions import InvalidArchitectureError
 from spectune.models import (
     DEFAULT_MAX_PARAMS,
     ArchSpec,
@@ -49,7 +55,7 @@ from spectune.preprocess._spec import PreprocessingSpec
 from spectune.training import TrainConfig
 from spectune.tuning._space import SearchSpaceError
 
-__all__ = ["TrialPlan", "materialise"]
+__all__ = ["MIN_PARAMS", "TrialPlan", "materialise", "param_budget"]
 
 PASSOS_CONCAT = "passos_concat"
 
@@ -65,7 +71,10 @@ _DENSE = {"units": "units", "fc_bn": "batch_norm", "dropout": "dropout"}
 _TRAIN = tuple(f.name for f in dataclasses.fields(TrainConfig))
 # parameter -> (TrainConfig field, conversion); Passos & Mishra use Keras l2(beta / 2).
 _TRAIN_ALIASES: dict[str, tuple[str, Callable[[Any], Any]]] = {"l2_beta": ("l2", lambda b: b / 2)}
+_SIZE = ("flatten_points", "params_per_spectrum")
 _EXTRA = ("lr_mode", "aug", "pls_residual")
+#: The smallest parameter budget ``params_per_spectrum`` gives, however few the spectra.
+MIN_PARAMS = 10_000
 _EXTRA_PREFIXES = ("aug_", "extra_")
 _CHANNEL_TOKENS = {"d1": "sg1", "d2": "sg2"}
 _POOL = {True: "max", False: None, "none": None, None: None}
@@ -105,7 +114,8 @@ class TrialPlan:
 
 
 def _hint(name: str) -> str:
-    known = [*_PREPROCESS, *_ARCH, *_PASSOS, *_CONV, *_DENSE, *_TRAIN, *_TRAIN_ALIASES, *_EXTRA]
+    known = [*_PREPROCESS, *_ARCH, *_PASSOS, *_CONV, *_DENSE, *_TRAIN, *_TRAIN_ALIASES, *_SIZE,
+             *_EXTRA]
     close = difflib.get_close_matches(name, known, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -113,7 +123,8 @@ def _hint(name: str) -> str:
 def _group(name: str) -> tuple[str, str, int | None]:
     """``(group, stem, block index or None)`` for one parameter name; unknown names raise."""
     for group, names in (("preprocess", _PREPROCESS), ("arch", _ARCH), ("passos", _PASSOS),
-                         ("train", (*_TRAIN, *_TRAIN_ALIASES)), ("extra", _EXTRA)):
+                         ("train", (*_TRAIN, *_TRAIN_ALIASES)), ("size", _SIZE),
+                         ("extra", _EXTRA)):
         if name in names:
             return group, name, None
     for group, table in (("conv", _CONV), ("dense", _DENSE)):
@@ -201,6 +212,30 @@ def _passos_arch(groups: Mapping[str, dict[Any, Any]], length: int, task: str,
                       n_outputs=n_outputs)
 
 
+def _cap_flatten(arch: ArchSpec, channels: int, points: int, cap: int) -> ArchSpec:
+    """Widen the last Conv-block's pooling so that at most ``cap`` points reach the Flatten."""
+    if not arch.conv:
+        return arch
+    summary = validate_arch(arch, channels, points, max_params=None)
+    flat = next(layer for layer in summary.layers if layer.module == "flatten")
+    if flat.in_shape[1] <= cap:
+        return arch
+    last = len(arch.conv) - 1
+    conv_out = next(layer.out_shape[1] for layer in summary.layers
+                    if layer.module == f"features.{last}.conv")
+    block = dataclasses.replace(arch.conv[-1], pool=arch.conv[-1].pool or "max",
+                                pool_size=math.ceil(conv_out / cap), pool_stride=None)
+    return dataclasses.replace(arch, conv=(*arch.conv[:-1], block))
+
+
+def param_budget(params_per_spectrum: float | None, n_spectra: int | None) -> int:
+    """The parameter budget a space's ``params_per_spectrum`` gives for ``n_spectra`` spectra
+    (``DEFAULT_MAX_PARAMS``, the memory guard of every network, without them)."""
+    if params_per_spectrum is None or n_spectra is None:
+        return DEFAULT_MAX_PARAMS
+    return max(MIN_PARAMS, int(params_per_spectrum * n_spectra))
+
+
 def materialise(
     params: Mapping[str, Any],
     *,
@@ -209,7 +244,7 @@ def materialise(
     n_channels: int,
     length: int,
     train_defaults: TrainConfig | Mapping[str, Any] | None = None,
-    max_params: int | None = DEFAULT_MAX_PARAMS,
+    n_spectra: int | None = None,
 ) -> TrialPlan:
     """Map a trial's flat parameters (``SearchSpace.sample``) to a :class:`TrialPlan`.
 
@@ -224,8 +259,9 @@ def materialise(
         Shape of one spectrum before preprocessing.
     train_defaults : TrainConfig or mapping, optional
         Settings the parameters do not set (device, seed, ...); parameters win.
-    max_params : int or None
-        Parameter budget passed to ``validate_arch``.
+    n_spectra : int or None
+        Calibration spectra: with ``params_per_spectrum``, the parameter budget (else
+        ``DEFAULT_MAX_PARAMS``, a memory guard).
 
     Returns
     -------
@@ -241,7 +277,7 @@ def materialise(
         Invalid training settings or route names.
     """
     groups: dict[str, dict[Any, Any]] = {g: {} for g in (
-        "preprocess", "channel", "arch", "passos", "conv", "dense", "train", "extra")}
+        "preprocess", "channel", "arch", "passos", "conv", "dense", "train", "size", "extra")}
     for name, value in params.items():
         group, stem, index = _group(name)
         key = (stem, index) if group in ("conv", "dense") else name
@@ -250,7 +286,11 @@ def materialise(
     channels, points = route.output_shape(n_channels, length)
     arch_params = groups["arch"]
     kind = arch_params.get("arch", "blocks")
+    size = groups["size"]
     if kind == "passos":
+        if "flatten_points" in size:
+            raise _fail("flatten_points does not apply to arch 'passos' (its dense funnel is "
+                        "sized from the conv output); remove it or use arch 'blocks'")
         arch = _passos_arch(groups, points, task, n_outputs)
     elif kind == "blocks":
         if groups["passos"]:
@@ -260,9 +300,17 @@ def materialise(
         fc = _blocks("dense", arch_params.get("n_fc", 1), groups["dense"], activation)
         arch = ArchSpec(conv=conv, fc=fc, n_outputs=n_outputs, task=task,
                         init=arch_params.get("init", "he_normal"))
+        if size.get("flatten_points") is not None:
+            arch = _cap_flatten(arch, channels, points, int(size["flatten_points"]))
     else:
         raise _fail(f"arch must be 'blocks' or 'passos', got {kind!r}")
-    summary = validate_arch(arch, channels, points, max_params=max_params)
+    summary = validate_arch(arch, channels, points)  # DEFAULT_MAX_PARAMS: a memory guard
+    budget = param_budget(size.get("params_per_spectrum"), n_spectra)
+    if summary.n_params > budget:
+        raise InvalidArchitectureError(
+            f"{summary.n_params:,} parameters, over the data's budget of {budget:,} "
+            f"({size['params_per_spectrum']:g} per calibration spectrum x {n_spectra}, at least "
+            f"{MIN_PARAMS:,}); fewer filters or units, or a shorter route")
     base = train_defaults.as_dict() if isinstance(train_defaults, TrainConfig) else dict(
         train_defaults or {})
     for name, value in groups["train"].items():

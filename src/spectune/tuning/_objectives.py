@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-__all__ = ["OBJECTIVES", "Objective", "default_objective"]
+__all__ = ["OBJECTIVES", "Objective", "default_objective", "metric_names"]
 
 OBJECTIVES: dict[str, tuple[str, str]] = {
     # name: (task, direction)
@@ -100,3 +100,14 @@ def _rmse(y: np.ndarray, pred: np.ndarray) -> float:
     y, pred = np.asarray(y, dtype=float), np.asarray(pred, dtype=float).reshape(np.shape(y))
     y = y.reshape(len(y), -1)
     return float(np.mean(np.sqrt(np.mean((pred.reshape(y.shape) - y) ** 2, axis=0))))
+
+
+_LABELS = {"rmse": "RMSE", "overfit": "overfit score", "accuracy": "accuracy",
+           "balanced_accuracy": "balanced accuracy", "f1_macro": "macro-F1"}
+
+
+def metric_names(objective: Objective, cv: int = 0) -> list[str]:
+    """What the study's values are, for ``study.set_metric_names`` (optuna-dashboard) and logs:
+    "tune RMSE" (hold-out tuning set), "CV RMSE" (k-fold), and "parameters" on a Pareto front."""
+    names = [f"{'CV' if cv else 'tune'} {_LABELS[objective.name]}"]
+    return names + (["parameters"] if objective.pareto else [])

@@ -35,7 +35,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
@@ -56,7 +56,12 @@ from spectune.training._population import MemberOutcome, PopulationTrainer, popu
 from spectune.training._predict import CHUNK
 from spectune.training._trainer import Augment
 from spectune.tuning._materialise import TrialPlan
+from spectune.tuning._study import STOPPED
+from spectune.tuning._time_budget import NotStarted
 from spectune.tuning._trial import TrialRunner, _classes, _record, wants_pls_residual
+
+if TYPE_CHECKING:
+    from spectune.tuning._execute import TrialSource
 
 __all__ = ["population_size", "run_population_study"]
 
@@ -86,12 +91,11 @@ def run_population_study(
     runner: TrialRunner,
     *,
     population: int | None,
-    n_trials: int | None,
-    timeout: float | None = None,
+    source: TrialSource,
     callbacks: Sequence[StudyCallback] = (),
     exact_dropout: bool | None = None,
 ) -> None:
-    """Run ``n_trials`` trials of ``runner`` on ``study``, ``population`` members in flight.
+    """Run the trials ``source`` gives, ``population`` members in flight, until it stops.
 
     Parameters
     ----------
@@ -99,20 +103,23 @@ def run_population_study(
         Any sampler; TPE with ``constant_liar=True`` (spectune's default) is meant for it.
     runner : TrialRunner
         Supplies the space, the data, the evaluations, the objective and the training defaults
-        (``train_defaults["device"]`` is where the populations live).
+        (``train_defaults["device"]`` is where the populations live); its ``time_budget`` fits
+        each new trial to the time left.
     population : int or None
         Most runs trained at once (a trial with S seeds and F folds is S*F runs). None (CUDA
         only): :func:`population_size` of the first trial's architecture in the GPU's free
         memory (logged).
-    n_trials : int or None
-        Trials to ask in this call; None: until ``timeout``.
-    timeout : float or None
-        Seconds after which no new trial is asked (open ones finish), as ``study.optimize``.
+    source : TrialSource
+        The one gate of new trials (budget, deadline, ``max_trials``, worker tag; ``_execute``).
+        Open trials finish when it stops; their heartbeats are recorded through it.
     callbacks : sequence of callable (study, frozen_trial)
         Called after each tell, as ``study.optimize``'s callbacks; ``runner.last_network``
         holds the trial's first network (None when it did not complete).
     exact_dropout : bool or None
         Passed to :class:`PopulationTrainer` (None: exact on CPU, batched draw on CUDA).
+
+    Ctrl-C fails the open trials with the reason ``STOPPED`` (not counted; the caller queues
+    them again) and propagates.
     """
     device = resolve_device(str(runner.train_defaults.get("device", "cpu")))
     if population is None and device.type != "cuda":
@@ -121,10 +128,7 @@ def run_population_study(
     if population is not None and (isinstance(population, bool)
                                     or not isinstance(population, int) or population < 1):
         raise ValueError(f"population must be an integer >= 1, got population={population!r}.")
-    if n_trials is None and timeout is None:
-        raise ValueError("give a budget: n_trials and/or timeout.")
-    _PopulationStudy(study, runner, population, list(callbacks), exact_dropout).run(
-        n_trials, timeout)
+    _PopulationStudy(study, runner, population, list(callbacks), exact_dropout).run(source)
 
 
 @dataclass
@@ -157,17 +161,20 @@ class _PopulationStudy:
         self.open: dict[int, _OpenTrial] = {}
         self._inputs: dict[Any, NetworkInputs] = {}
 
-    def run(self, n_trials: int | None, timeout: float | None) -> None:
-        start, asked = time.perf_counter(), 0
+    def run(self, source: TrialSource) -> None:
         try:
             while True:
-                while (sum(len(g) for g in self.groups.values()) < (self.population or 1)
-                       and (n_trials is None or asked < n_trials)
-                       and (timeout is None or time.perf_counter() - start < timeout)):
-                    self._start(self.study.ask())
-                    asked += 1
+                while sum(len(g) for g in self.groups.values()) < (self.population or 1):
+                    trial = source.ask()
+                    if trial is None:
+                        break
+                    self._start(trial, source)
                 if not self.groups:
-                    break
+                    if source.state() == "stop":
+                        break
+                    time.sleep(source.poll)  # other workers run the study's last trials
+                    continue
+                source.beat([t.trial for t in self.open.values()])
                 for key, group in list(self.groups.items()):
                     try:
                         outcomes = group.step()
@@ -184,18 +191,18 @@ class _PopulationStudy:
             raise
 
     # ---- a new trial ------------------------------------------------------------------
-    def _start(self, trial: optuna.Trial) -> None:
+    def _start(self, trial: optuna.Trial, source: TrialSource) -> None:
         runner, started = self.runner, time.perf_counter()
         try:
-            plan = runner.plan(runner.space.sample(trial))
+            plan = runner.start(trial)
             if self.population is None:
                 self.population = self._auto_size(plan)
-            trial.set_user_attr("n_params", plan.summary.n_params)
-            trial.set_user_attr("preprocessing", plan.preprocess.name)
             pairs = [(s, e) for s in runner.seeds for e in range(len(runner.evaluations))]
             open_trial = _OpenTrial(trial, plan, started, len(pairs))
             members = [self._member(open_trial, i, s, e) for i, (s, e) in enumerate(pairs)]
         except Exception as error:  # noqa: BLE001 - a bad draw fails its trial, not the study
+            if isinstance(error, NotStarted):
+                source.no_time()
             self._fail(_OpenTrial(trial, None, started, 0), error)  # type: ignore[arg-type]
             return
         try:
@@ -255,8 +262,8 @@ class _PopulationStudy:
 
         def report(member: int, value: float, epoch: int) -> None:
             run = self.runs[(group, member)]
-            if prune and run.index == 0:
-                run.open.trial.report(value, epoch)
+            if prune and run.index == 0:  # Hyperband's resource: the epochs trained
+                run.open.trial.report(value, epoch + 1)
 
         def should_prune(member: int) -> bool:
             run = self.runs[(group, member)]
@@ -275,6 +282,10 @@ class _PopulationStudy:
         except Exception:  # noqa: BLE001 - the runner has recorded fail_reason
             self.runner.last_network = None
             self._tell(trial, state=TrialState.FAIL)
+        except KeyboardInterrupt:
+            trial.set_user_attr("fail_reason", STOPPED)
+            self._tell(trial, state=TrialState.FAIL, notify=False)
+            raise
         else:
             self._tell(trial, value, network=self.runner.last_network)
 
@@ -288,6 +299,7 @@ class _PopulationStudy:
         if isinstance(outcome.error, TrainingPruned):
             self._close(open_trial)
             open_trial.trial.set_user_attr("wall_s", _wall(open_trial))
+            open_trial.trial.set_user_attr("epochs_trained", len(outcome.error.history or ()))
             self._tell(open_trial.trial, state=TrialState.PRUNED)
             return
         try:
@@ -336,7 +348,9 @@ class _PopulationStudy:
               ) -> None:
         self._close(open_trial)
         trial = open_trial.trial
-        trial.set_user_attr("fail_reason", f"{type(error).__name__}: {error}"[:500])
+        reason = STOPPED if isinstance(error, KeyboardInterrupt) else str(error) if isinstance(
+            error, NotStarted) else f"{type(error).__name__}: {error}"
+        trial.set_user_attr("fail_reason", reason[:500])
         trial.set_user_attr("wall_s", _wall(open_trial))
         self._tell(trial, state=TrialState.FAIL, notify=notify)
 

@@ -12,10 +12,7 @@ test once, PLS, files: once, in one process).
 from __future__ import annotations
 
 import dataclasses
-import gc
 import logging
-import os
-import socket
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -29,28 +26,26 @@ from spectune._json import write_json
 from spectune.analysis._report import write_report
 from spectune.data import Spectra, cv_splitter, split_cal_tune, split_indices
 from spectune.exceptions import SpectuneError
-from spectune.training import resolve_device
 from spectune.training._files import load_model
 from spectune.training._lr_find import find_learning_rates
+from spectune.tuning._execute import run_trials, uses_population, worker_name
 from spectune.tuning._final import finish
-from spectune.tuning._kept import KeepTopModels, keep_count, restore_kept
-from spectune.tuning._objectives import Objective, default_objective
-from spectune.tuning._population_runner import run_population_study
-from spectune.tuning._progress import ProgressLine, one_line_trial_failures
+from spectune.tuning._first_trials import first_trials
+from spectune.tuning._kept import KeepTopModels, restore_kept
+from spectune.tuning._objectives import Objective, default_objective, metric_names
+from spectune.tuning._overrides import BUILT_IN, resolve_run_settings
+from spectune.tuning._progress import one_line_trial_failures
 from spectune.tuning._samplers import default_startup_trials, make_pruner, make_sampler
 from spectune.tuning._space import SearchSpace, load_space
-from spectune.tuning._storage import has_heartbeat, heartbeat_of, open_storage, public_url
+from spectune.tuning._storage import has_heartbeat, open_storage, public_url
 from spectune.tuning._study import (
-    OVER_BUDGET,
     budget_state,
     check_same_data,
     data_checksum,
     data_summary,
-    n_budget_trials,
     open_study,
     recover_interrupted,
     study_attrs,
-    within_budget,
 )
 from spectune.tuning._trial import Evaluation, TrialRunner
 
@@ -65,6 +60,7 @@ __all__ = [
     "search",
     "settings_from_study",
     "tune",
+    "uses_population",
     "worker_name",
 ]
 
@@ -78,6 +74,8 @@ class TuneSettings:
     Budget: ``n_trials`` (finished trials, resumed ones included) and/or ``timeout`` seconds.
     ``cv`` > 1 scores each trial by k-fold CV on calibration+tuning data instead of the hold-out
     tuning set; ``seeds`` > 1 trains each evaluation from that many initial seeds.
+    ``max_epochs``, ``patience``, ``plateau_patience`` (0: off) and ``lr_mode`` win over the
+    space's values; None takes the space's, else the built-in default (``_overrides``).
     """
 
     space: str = "default"
@@ -98,10 +96,10 @@ class TuneSettings:
     resume: bool = False
     seed: int = 0
     device: str = "cpu"
-    max_epochs: int = 200
-    patience: int = 30
-    plateau_patience: int = 10
-    lr_mode: str = "space"
+    max_epochs: int | None = None
+    patience: int | None = None
+    plateau_patience: int | None = None
+    lr_mode: str | None = None
     refit: str = "auto"
     keep_top: int = 1
     ensemble_top: int | None = None
@@ -132,9 +130,14 @@ class TuneSettings:
         if self.refit not in ("auto", "scratch", "warm", "none"):
             raise ValueError(f"--refit must be 'auto', 'scratch', 'warm' or 'none', got "
                              f"{self.refit!r}.")
-        if self.lr_mode not in ("space", "range-test"):
+        if self.lr_mode not in (None, "space", "range-test"):
             raise ValueError(f"--lr-mode must be 'space' or 'range-test', got {self.lr_mode!r}.")
-        if self.pruner == "hyperband" and not 1 <= self.min_resource < self.max_epochs:
+        for name, low in (("max_epochs", 1), ("patience", 0), ("plateau_patience", 0)):
+            value = getattr(self, name)
+            if value is not None and value < low:
+                raise ValueError(f"{BUILT_IN[name][1]} must be >= {low}, got {value}.")
+        if self.pruner == "hyperband" and self.max_epochs is not None \
+                and not 1 <= self.min_resource < self.max_epochs:
             raise ValueError(f"--min-resource must lie in [1, --epochs={self.max_epochs}) for "
                              f"hyperband; got {self.min_resource}.")
         if self.refit == "none" and (self.cv or self.pareto):
@@ -192,6 +195,7 @@ class Search:
     evaluations: list[Evaluation]
     objective: Objective
     split: dict[str, Any]
+    settings: TuneSettings | None = None  # the run's settings, resolved against the space
 
 
 def tune(train: Spectra, out: Path, settings: TuneSettings, *, test: Spectra | None = None,
@@ -230,6 +234,7 @@ def prepare(train: Spectra, settings: TuneSettings, *, test: Spectra | None = No
     one_line_trial_failures()
     pool, evaluations, test, split = _split(train, test, settings)
     space = space if space is not None else load_space(settings.space, task=pool.task)
+    space, settings = _resolve(space, settings)
     objective = Objective(settings.objective or default_objective(pool.task, pool.y),
                           tuple(settings.objective_weights), settings.pareto)
     if objective.task != pool.task:
@@ -279,7 +284,24 @@ def prepare(train: Spectra, settings: TuneSettings, *, test: Spectra | None = No
         if settings.lr_mode == "range-test" else None,
         prune=settings.pruner != "none",
     )
-    return Search(study, runner, pool, test, evaluations, objective, split)
+    if not (settings.resume or join):  # a new study: name its values, queue the first trials
+        with warnings.catch_warnings():  # experimental since Optuna 3.2
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(metric_names(objective, settings.cv))
+        if settings.sampler != "grid":
+            for name, params in first_trials(space, runner):
+                study.enqueue_trial(params, user_attrs={"first_trial": name})
+    return Search(study, runner, pool, test, evaluations, objective, split, settings)
+
+
+def _resolve(space: SearchSpace, settings: TuneSettings) -> tuple[SearchSpace, TuneSettings]:
+    """The space and settings with the run's epochs, patience and LR mode resolved."""
+    space, resolved = resolve_run_settings(
+        space, {name: getattr(settings, name) for name in BUILT_IN})
+    try:
+        return space, dataclasses.replace(settings, **resolved)
+    except ValueError as error:
+        raise SpectuneError(str(error)) from None
 
 
 def settings_from_study(attrs: dict[str, Any], **changes: Any) -> TuneSettings:
@@ -298,120 +320,6 @@ def _stored(settings: TuneSettings) -> dict[str, Any]:
     if settings.storage:
         stored["storage"] = public_url(settings.storage)
     return stored
-
-
-def run_trials(found: Search, settings: TuneSettings, out: Path | None, *,
-               max_trials: int | None = None, worker: str | None = None) -> int:
-    """Run trials until the study's budget is spent; returns how many this process ran.
-
-    The budget is the study's, whoever runs the trials: before each ask the finished (counted),
-    running and queued trials are read from the storage, so several workers stop at the budget
-    together. A worker with nothing left to ask waits while others finish the last trials, to
-    take over any whose worker dies (heartbeat storages). ``settings.timeout`` counts from this
-    process's start; ``max_trials`` caps the trials of this process; ``worker`` tags each trial
-    (user attribute ``worker``). Failures are recorded, Ctrl-C keeps what finished.
-
-    Two workers may read the last open place at the same moment: the later-numbered of their
-    trials then stops at once as ``OVER_BUDGET`` (FAIL, not counted), so the study ends with
-    exactly ``n_trials`` counted trials.
-    """
-    study, runner = found.study, found.runner
-    progress = ProgressLine(settings.n_trials, settings.timeout) if settings.show_progress else None
-    keeper = KeepTopModels(runner, None if out is None else out / "trials",
-                           0 if out is None else keep_count(settings))
-    callbacks = [keeper] + ([progress] if progress else [])
-    if uses_population(settings):  # K trials in lockstep on one GPU (or CPU when asked)
-        remaining = None if settings.n_trials is None else max(
-            0, settings.n_trials - n_budget_trials(study))
-        try:
-            run_population_study(study, runner, population=settings.population,
-                                 n_trials=remaining, timeout=settings.timeout,
-                                 callbacks=callbacks)
-        finally:
-            if progress:
-                progress.close()
-        return remaining or 0
-    objective = _Budgeted(runner, settings.n_trials, worker)
-    deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
-    poll = min(2.0, float(_heartbeat(study) or 2))  # seconds between looks while waiting
-    ran = 0
-    # Optuna collects garbage after each trial (networks hold reference cycles); the objects
-    # alive now and after the first trial (torch and what it imports on first use, the data,
-    # the study) need no look: frozen, a collection takes milliseconds, not the 0.3-0.5 s it
-    # takes with torch imported.
-    gc.freeze()
-    try:
-        while max_trials is None or ran < max_trials:
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            _fail_stale_trials(study)
-            state = budget_state(study)
-            if state.spent(settings.n_trials):
-                break
-            if not state.may_ask(settings.n_trials):
-                if not _heartbeat(study):
-                    break  # without a heartbeat no one could take over a dead worker's trial
-                time.sleep(poll)
-                continue
-            study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=callbacks,
-                           gc_after_trial=True)
-            ran += 1
-            if ran == 1:
-                gc.collect()
-                gc.freeze()
-    except KeyboardInterrupt:
-        then = ("" if out is None else "; refitting the best (Ctrl-C again to quit; --resume "
-                "continues the study)")
-        log.warning("\nstopped by Ctrl-C: %d finished trials kept in the study%s",
-                    n_budget_trials(study), then)
-    finally:
-        gc.unfreeze()
-        if progress:
-            progress.close()
-    return ran
-
-
-class _Budgeted:
-    """The trial runner, run only if the trial fits the study's budget; ``worker`` tags each
-    trial with the process that ran it (for the dashboard)."""
-
-    def __init__(self, runner: TrialRunner, n_trials: int | None, worker: str | None) -> None:
-        self.runner, self.n_trials, self.worker = runner, n_trials, worker
-
-    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
-        if self.worker is not None:
-            trial.set_user_attr("worker", self.worker)
-        if not within_budget(trial.study, trial.number, self.n_trials):
-            trial.set_user_attr("fail_reason", OVER_BUDGET)
-            raise _OverBudget(OVER_BUDGET)
-        return self.runner(trial)
-
-
-class _OverBudget(SpectuneError):
-    """A trial that lost the race for the study's last place (recorded FAIL, not counted)."""
-
-
-def worker_name() -> str:
-    """``host:pid``, what tags the trials of one worker process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _heartbeat(study: optuna.Study) -> int | None:
-    return heartbeat_of(study._storage)
-
-
-def _fail_stale_trials(study: optuna.Study) -> None:
-    """Fail (and queue again) trials whose worker stopped beating; Optuna does this before each
-    ask too, but a waiting worker asks nothing."""
-    if _heartbeat(study):
-        with warnings.catch_warnings():  # experimental since Optuna 2.9; we rely on it
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-
-
-def uses_population(settings: TuneSettings) -> bool:
-    """The population trainer runs on CUDA by default, and wherever ``--population K`` asks."""
-    return settings.population is not None or resolve_device(settings.device).type == "cuda"
 
 
 def finish_run(found: Search, settings: TuneSettings, out: Path, *,
@@ -489,8 +397,8 @@ def _split(train: Spectra, test: Spectra | None, settings: TuneSettings
 
 def _train_defaults(settings: TuneSettings) -> dict[str, Any]:
     return {
-        "max_epochs": settings.max_epochs, "early_stopping_patience": settings.patience,
-        "plateau_patience": settings.plateau_patience, "lr_min": 1e-6,
+        "max_epochs": settings.max_epochs, "early_stopping_patience": settings.patience or None,
+        "plateau_patience": settings.plateau_patience or None, "lr_min": 1e-6,
         "device": settings.device, "seed": settings.seed,
     }
 

@@ -116,6 +116,20 @@ class Parameter:
             return trial.suggest_categorical(self.name, self.choices)
         return self.value
 
+    def contains(self, value: Any) -> bool:
+        """Whether ``value`` is one this parameter can take (a fixed one: only its value)."""
+        if self.type in ("categorical", "fixed"):
+            return any(type(value) is type(c) and value == c
+                       for c in self.possible_values() or ())
+        if not _is_number(value) or not self.low <= value <= self.high:  # type: ignore[operator]
+            return False
+        if self.type == "int" and int(value) != value:
+            return False
+        if self.step is None:
+            return True
+        steps = (value - self.low) / self.step  # type: ignore[operator]
+        return abs(steps - round(steps)) < 1e-9
+
     def grid_values(self, max_values: int) -> list[Any] | None:
         """Every value, for GridSampler; None when continuous or more than ``max_values``."""
         if self.type == "categorical":
@@ -415,6 +429,24 @@ class SearchSpace:
             raise SearchSpaceError(f"{self.source}: params {extra} are not (or not so) in this "
                                    "space for these values; are they from another space?")
         return out
+
+    def draws(self, values: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What a trial that draws ``values`` records (its active, sampled parameters), for
+        ``study.enqueue_trial``; None when the space cannot draw them (a name missing, a value
+        outside its range). Names the space does not sample are ignored."""
+        drawn: dict[str, Any] = {}
+
+        def get(p: Parameter) -> Any:
+            if p.name not in values or not p.contains(values[p.name]):
+                raise LookupError(p.name)
+            drawn[p.name] = values[p.name]
+            return values[p.name]
+
+        try:
+            self._walk(get)
+        except LookupError:
+            return None
+        return drawn
 
     def grid(self, max_values: int = 64) -> dict[str, list[Any]]:
         """``{name: values}`` for :class:`optuna.samplers.GridSampler`.

@@ -33,13 +33,22 @@ __all__ = [
     "n_budget_trials",
     "open_study",
     "recover_interrupted",
+    "record_stop",
     "study_attrs",
+    "trial_counts",
+    "uncounted",
     "within_budget",
 ]
 
 INTERRUPTED = "interrupted: the process ended during this trial; its parameters were retried"
+STOPPED = "interrupted by Ctrl-C: not counted; --resume retries its parameters"
 OVER_BUDGET = ("over budget: other workers started the study's last trials at the same moment; "
                "not run, not counted")
+#: The start of the reason of a trial not started for lack of time (the rest says why).
+NOT_STARTED = "not started: "
+#: Why the last run of trials stopped (the study's user attribute ``STOP_ATTR``).
+STOP_REASONS = ("trials", "timeout", "no time", "ctrl-c", "max trials")
+STOP_ATTR = "stop"
 
 
 def data_checksum(*parts: Spectra) -> str:
@@ -127,10 +136,30 @@ def recover_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorag
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         storage.set_trial_user_attr(trial_id, "fail_reason", INTERRUPTED)
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
-        if trial.params:
-            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        retry(study, trial)
         recovered += 1
     return recovered
+
+
+def retry(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Queue the parameters of an interrupted trial, so the study's next ask runs them first."""
+    if trial.params:
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+
+
+def uncounted(trial: optuna.trial.FrozenTrial) -> str | None:
+    """Why a finished trial does not count towards the budget, or None when it counts.
+
+    "interrupted" (a killed process or Ctrl-C: its parameters are retried), "over budget" (lost
+    the race for the study's last place), "not started" (it would not have finished in the time
+    left).
+    """
+    reason = str(trial.user_attrs.get("fail_reason", ""))
+    if reason in (INTERRUPTED, STOPPED):
+        return "interrupted"
+    if reason == OVER_BUDGET:
+        return "over budget"
+    return "not started" if reason.startswith(NOT_STARTED) else None
 
 
 def n_budget_trials(study: optuna.Study) -> int:
@@ -171,11 +200,8 @@ def budget_state(study: optuna.Study, up_to: int | None = None) -> BudgetState:
     """
     trials = study.get_trials(deepcopy=False)
     retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
-    counted = sum(
-        1 for t in trials
-        if t.state.is_finished() and t.number not in retried
-        and t.user_attrs.get("fail_reason") not in (INTERRUPTED, OVER_BUDGET)
-    )
+    counted = sum(1 for t in trials if t.state.is_finished() and t.number not in retried
+                  and uncounted(t) is None)
     states = [t.state for t in trials if up_to is None or t.number <= up_to]
     return BudgetState(counted, states.count(TrialState.RUNNING), states.count(TrialState.WAITING))
 
@@ -191,6 +217,61 @@ def within_budget(study: optuna.Study, number: int, n_trials: int | None) -> boo
         return True
     state = budget_state(study, up_to=number)
     return state.counted + state.running + state.waiting <= n_trials
+
+
+def record_stop(study: optuna.Study, reason: str, timeout: float | None) -> None:
+    """Store why the trials stopped (one of ``STOP_REASONS``), for the log and metrics.json."""
+    if reason not in STOP_REASONS:
+        raise ValueError(f"unknown stop reason {reason!r}; one of {STOP_REASONS}")
+    study.set_user_attr(STOP_ATTR, {"reason": reason, "timeout": timeout})
+
+
+def trial_counts(study: optuna.Study, n_asked: int | None) -> dict[str, Any]:
+    """What the study's trials amount to, in one read: the numbers the log and metrics.json give.
+
+    ``finished`` counts towards the budget (= ``complete + pruned + failed``); ``interrupted``
+    (by a kill or Ctrl-C; retried), ``not_started`` (no time left) and ``over_budget``
+    (placeholders of a race between workers) are not counted. ``stopped`` is why the last run of
+    trials ended (``STOP_REASONS``; None if unknown), ``summary`` the sentence that says it.
+    """
+    trials = study.get_trials(deepcopy=False)
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    counts = dict.fromkeys(("complete", "pruned", "failed", "interrupted", "not_started",
+                            "over_budget", "running", "waiting"), 0)
+    for t in trials:
+        why = uncounted(t) or ("interrupted" if t.number in retried else None)
+        if why is not None:
+            counts[why.replace(" ", "_")] += 1
+        elif t.state in _STATE_KEYS:
+            counts[_STATE_KEYS[t.state]] += 1
+    finished = counts["complete"] + counts["pruned"] + counts["failed"]
+    stop = study.user_attrs.get(STOP_ATTR) or {}
+    return {"asked": n_asked, "finished": finished, **counts, "stopped": stop.get("reason"),
+            "timeout": stop.get("timeout"),
+            "summary": _summary(finished, n_asked, stop.get("reason"), stop.get("timeout"),
+                                counts)}
+
+
+_STATE_KEYS = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned",
+               TrialState.FAIL: "failed", TrialState.RUNNING: "running",
+               TrialState.WAITING: "waiting"}
+
+
+def _summary(finished: int, asked: int | None, reason: str | None, timeout: float | None,
+             counts: Mapping[str, int]) -> str:
+    """"12 of 30 trials ran before the 360 s timeout (10 complete, 2 pruned, 0 failed)"."""
+    ran = f"{finished} of {asked} trials ran" if asked is not None else f"{finished} trials ran"
+    if reason in ("timeout", "no time") and timeout is not None:
+        ran += f" before the {timeout:g} s timeout" if asked is None or finished < asked \
+            else f" within the {timeout:g} s timeout"
+    elif reason == "ctrl-c":
+        ran += " before Ctrl-C stopped the study (--resume continues it)"
+    elif reason == "max trials":
+        ran += "; this process stopped at --max-trials"
+    detail = f"{counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed"
+    if counts["interrupted"]:
+        detail += f", {counts['interrupted']} interrupted (not counted)"
+    return f"{ran} ({detail})"
 
 
 def study_attrs(storage: optuna.storages.BaseStorage, name: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import gc
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import optuna
@@ -32,8 +32,19 @@ from spectune.training._residual import PLSBaseline, fit_pls_baseline
 from spectune.tuning._materialise import TrialPlan, materialise
 from spectune.tuning._objectives import Objective
 from spectune.tuning._space import SearchSpace
+from spectune.tuning._time_budget import NotStarted, TimeBudget, work_per_epoch
 
-__all__ = ["Evaluation", "TrialRunner"]
+__all__ = ["Evaluation", "TrialProgress", "TrialRunner"]
+
+
+class TrialProgress(Protocol):
+    """What shows a trial's epochs as they train (``_progress.StudyProgress``)."""
+
+    def start_trial(self, number: int, epochs: int) -> None: ...
+
+    def epoch(self, value: float, epoch: int) -> None: ...
+
+    def end_trial(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,9 @@ class TrialRunner:
         Learning rates from the LR range test; they replace the space's ``lr`` and ``lr_min``.
     prune : bool
         Report per-epoch tuning metrics to Optuna's pruner.
+
+    Attributes set by the code that runs the trials (``_execute``): ``time_budget`` fits each
+    trial to the time left (fewer epochs, or not started); ``progress`` shows its epochs.
     """
 
     def __init__(
@@ -86,7 +100,25 @@ class TrialRunner:
         self.lr_range = lr_range
         self.prune = prune and not objective.pareto
         self.last_network: SpectralNetwork | None = None
+        self.time_budget: TimeBudget | None = None
+        self.progress: TrialProgress | None = None
         self._pls_cache: dict[bytes, PLSBaseline] = {}
+
+    @property
+    def n_runs(self) -> int:
+        """Trainings per trial: seeds x evaluations."""
+        return len(self.seeds) * len(self.evaluations)
+
+    def start(self, trial: optuna.Trial) -> TrialPlan:
+        """Sample and plan ``trial``, record what it is, fit it to the time left."""
+        plan = self.plan(self.space.sample(trial))
+        trial.set_user_attr("n_params", plan.summary.n_params)
+        trial.set_user_attr("preprocessing", plan.preprocess.name)
+        trial.set_user_attr("work", work_per_epoch(plan.summary, len(self.evaluations[0].train),
+                                                   plan.train.batch_size))
+        if self.time_budget is not None:
+            plan = self.time_budget.fit(trial, plan, self.n_runs)
+        return plan
 
     def plan(self, params: dict[str, Any]) -> TrialPlan:
         """The preprocessing, architecture and training settings of ``params``."""
@@ -95,6 +127,7 @@ class TrialRunner:
         plan = materialise(
             params, task=self.pool.task, n_outputs=n_outputs, n_channels=self.pool.n_channels,
             length=self.pool.n_points, train_defaults=self.train_defaults,
+            n_spectra=len(self.evaluations[0].train),
         )
         if self.lr_range is not None:
             lr_min, lr_max = self.lr_range
@@ -106,11 +139,12 @@ class TrialRunner:
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         start = time.perf_counter()
         self.last_network = None
+        epochs: list[int] = []
         try:
-            plan = self.plan(self.space.sample(trial))
-            trial.set_user_attr("n_params", plan.summary.n_params)
-            trial.set_user_attr("preprocessing", plan.preprocess.name)
-            values, cal_errors, tune_errors, epochs = [], [], [], []
+            plan = self.start(trial)
+            if self.progress is not None:
+                self.progress.start_trial(trial.number, plan.train.max_epochs)
+            values, cal_errors, tune_errors = [], [], []
             for run, (seed, evaluation) in enumerate(
                 (s, e) for s in self.seeds for e in self.evaluations
             ):
@@ -129,16 +163,23 @@ class TrialRunner:
                 trial.set_user_attr("fail_reason", "objective is not finite")
             return (value, float(plan.summary.n_params)) if self.objective.pareto else value
         except TrainingPruned as pruned:
+            trained = sum(epochs) + len(pruned.history or ())
+            trial.set_user_attr("epochs_trained", trained)
             trial.set_user_attr("wall_s", round(time.perf_counter() - start, 3))
             raise optuna.TrialPruned(str(pruned)) from None
         except Exception as error:
-            trial.set_user_attr("fail_reason", f"{type(error).__name__}: {error}"[:500])
+            reason = str(error) if isinstance(error, NotStarted) else \
+                f"{type(error).__name__}: {error}"
+            trial.set_user_attr("fail_reason", reason[:500])
             trial.set_user_attr("wall_s", round(time.perf_counter() - start, 3))
             if isinstance(error, torch.cuda.OutOfMemoryError):
                 self.last_network = None
                 gc.collect()
                 torch.cuda.empty_cache()
             raise
+        finally:
+            if self.progress is not None:
+                self.progress.end_trial()
 
     def evaluate(
         self, trial: optuna.Trial, plan: TrialPlan, evaluation: Evaluation, seed: int, *,
@@ -148,8 +189,11 @@ class TrialRunner:
         train, val = self.pool[evaluation.train], self.pool[evaluation.val]
         residual = self.pls_baseline(evaluation) if wants_pls_residual(plan, self.pool) else False
         callbacks = []
-        if report and self.prune:
-            callbacks.append(ReportCallback(trial.report, trial.should_prune))
+        if report and self.prune:  # Hyperband's resource: the epochs trained (1-based)
+            callbacks.append(ReportCallback(lambda value, epoch: trial.report(value, epoch + 1),
+                                            trial.should_prune))
+        if report and self.progress is not None:
+            callbacks.append(ReportCallback(self.progress.epoch))
         network = fit_network(
             train.flat_X(), train.y, preprocessing=plan.preprocess, arch=plan.arch,
             config=dataclasses.replace(plan.train, seed=seed), task=self.pool.task,
@@ -198,4 +242,5 @@ def _record(
     trial.set_user_attr(f"cal_{metric}", float(np.mean(cal)))
     trial.set_user_attr(f"tune_{metric}", float(np.mean(tune)))
     trial.set_user_attr("epochs", int(round(np.mean(epochs))))
+    trial.set_user_attr("epochs_trained", int(np.sum(epochs)))
     trial.set_user_attr("wall_s", round(time.perf_counter() - start, 3))
