@@ -8,7 +8,10 @@ import logging
 import optuna
 import pytest
 
+from spectune.tuning._objectives import Objective
 from spectune.tuning._progress import OneLineTrialFailures, StudyProgress, one_line_trial_failures
+from spectune.tuning._space import SearchSpace
+from spectune.tuning._trial import TrialRunner
 
 
 def _failing(trial: optuna.Trial) -> float:
@@ -62,3 +65,39 @@ def test_debug_keeps_the_traceback(optuna_output) -> None:
         spectune_logger.setLevel(level)
     text = optuna_output.getvalue()
     assert "Traceback" in text and 'raise ValueError("the network diverged")' in text
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _progress_run(stream: io.StringIO, tiny, hold_out, mlp_space) -> StudyProgress:
+    progress = StudyProgress(3, None, metric="tune RMSE", stream=stream)
+    runner = TrialRunner(SearchSpace.from_dict(mlp_space), tiny, hold_out, Objective(),
+                         train_defaults={"max_epochs": 4})
+    runner.progress = progress
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(runner, n_trials=2, callbacks=[progress])
+    progress.close()
+    return progress
+
+
+def test_a_terminal_shows_each_trials_epochs_under_the_study_line(
+    tiny, hold_out, mlp_space
+) -> None:
+    stream = _Terminal()
+    _progress_run(stream, tiny, hold_out, mlp_space)
+    text = stream.getvalue()
+    assert "trial 0" in text and "trial 1" in text  # each trial's bar
+    assert "/4 epochs, tune RMSE " in text and "<" in text  # epochs, tuning error, ETA
+    assert "trial 2/3" in text and "best" in text  # the study's line above it
+
+
+def test_a_log_gets_one_line_per_finished_trial(tiny, hold_out, mlp_space) -> None:
+    stream = io.StringIO()  # not a terminal: no bars, no carriage returns
+    _progress_run(stream, tiny, hold_out, mlp_space)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and "\r" not in stream.getvalue()
+    assert lines[0].startswith("trial 0 complete: tune RMSE ") and " in 4 epochs, " in lines[0]
+    assert "2/3 trials" in lines[1]

@@ -44,6 +44,7 @@ REPORT_NAME = "report.html"
 FIGURES_NAME = "figures"
 METRICS_NAME = "metrics.json"
 STUDY_FILE = "study.db"
+JOURNAL_FILE = "study.log"
 #: The sets of predictions.csv, as the figures name them.
 SET_NAMES = {"cal": "calibration", "tune": "tuning", "test": "test"}
 
@@ -152,6 +153,9 @@ def load_run(run_dir: str | Path, *, storage: str | None = None) -> RunFolder:
 def _load_study(run: RunFolder, storage: str | None) -> None:
     name = run.metrics["study"].get("name", "spectune")
     url = storage or run.metrics["study"].get("storage")
+    journal = run.path / JOURNAL_FILE  # the study of a run whose trials ran in 2+ processes
+    if url is None and journal.is_file() and not (run.path / STUDY_FILE).is_file():
+        url = f"journal://{journal.resolve()}"
     if url is None:
         if not (run.path / STUDY_FILE).is_file():
             run.missing["study"] = (f"no {STUDY_FILE} in the run folder (a run with --storage "

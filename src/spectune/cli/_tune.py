@@ -6,6 +6,7 @@ import argparse
 import os
 import shutil
 import time
+from pathlib import Path
 
 import torch
 
@@ -14,6 +15,7 @@ from spectune.cli._common import add_data_arguments, load_dataset
 from spectune.cli._table import print_metrics
 from spectune.cli._worker import data_reference, local_workers
 from spectune.exceptions import SpectuneError
+from spectune.training import resolve_device
 from spectune.tuning._objectives import OBJECTIVES
 from spectune.tuning._run import TuneSettings, finish_run, prepare, run_trials, worker_name
 from spectune.tuning._samplers import PRUNERS, SAMPLERS
@@ -34,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--workers", type=int,
                    help="0: create the study for 'spectune worker' processes and stop; N > 1: "
                    "run N workers on this machine (this process and N-1 others), then refit "
-                   "(default: this process alone)")
+                   "(default with --timeout on a CPU of 2+ cores: one per core, each trial on "
+                   "one torch thread, the study in OUT/study.log; else this process alone, "
+                   "which a --trials budget and --seed reproduce)")
     w.add_argument("--heartbeat", type=int,
                    help="seconds between heartbeats of a running trial on a server database; "
                    "a trial silent for twice that is retried (default $SPECTUNE_HEARTBEAT or 30)")
@@ -131,6 +135,7 @@ def settings_from(args: argparse.Namespace) -> TuneSettings:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.workers, args.storage = trial_processes(args)
     try:
         settings = settings_from(args)
     except ValueError as error:
@@ -146,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
     if args.overwrite and not args.resume and args.out.exists() and workers:
         shutil.rmtree(args.out)
     started = time.perf_counter()
+    if args.storage == _journal(args.out):
+        args.out.mkdir(parents=True, exist_ok=True)
     storage = open_storage(args.storage, heartbeat=args.heartbeat) if args.storage else None
     found = prepare(data.train, settings, test=data.test, out=args.out, storage=storage,
                     data_ref=data_reference(args))
@@ -170,3 +177,33 @@ def run(args: argparse.Namespace) -> int:
     if settings.report:
         print(f"report: {args.out / 'report.html'}")
     return 0
+
+
+#: The study of a run whose trials run in several processes by default (``trial_processes``).
+JOURNAL_FILE = "study.log"
+
+
+def trial_processes(args: argparse.Namespace) -> tuple[int | None, str | None]:
+    """``--workers`` and ``--storage``, the CPU default filled in.
+
+    On a CPU with 2 or more cores, a run bound by ``--timeout`` trains one trial per core, each
+    on one torch thread (bench/SEARCH.md: two trials on one thread each beat one trial on two
+    threads, quiet and loaded), through a journal file in OUT that the processes share. A run
+    bound by ``--trials`` alone keeps one process, so that its seed reproduces it; so does a GPU
+    run (the population trainer fills the device).
+    """
+    if args.workers is not None or args.storage is not None:
+        return args.workers, args.storage
+    journal = _journal(args.out)
+    if args.resume and not (args.out / JOURNAL_FILE).is_file():
+        return None, None  # the study is in OUT/study.db
+    cores = os.cpu_count() or 1
+    parallel = (args.timeout is not None and cores >= 2 and args.population is None
+                and resolve_device(args.device).type == "cpu")
+    if args.resume or parallel:
+        return (cores if parallel else None), journal
+    return None, None
+
+
+def _journal(out: Path) -> str:
+    return f"journal://{out.resolve() / JOURNAL_FILE}"

@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 __all__ = ["TrialSource", "run_trials", "uses_population", "worker_name"]
 
 log = logging.getLogger("spectune")
+#: Draws in a row too large for the data after which the space is taken to have no draw that fits.
+MAX_REDRAWS = 100
 
 
 class TrialSource:
@@ -84,7 +86,10 @@ class TrialSource:
             return "stop"
         _fail_stale_trials(self.study, self.heartbeat)
         state = budget_state(self.study)
-        if state.spent(self.n_trials):
+        recent = self.study.get_trials(deepcopy=False)[-MAX_REDRAWS:]
+        if len(recent) == MAX_REDRAWS and all(uncounted(t) == "too large" for t in recent):
+            self.stopped = "no draw fits"
+        elif state.spent(self.n_trials):
             self.stopped = "trials"
         elif not state.may_ask(self.n_trials):
             if self.heartbeat:
@@ -110,7 +115,9 @@ class TrialSource:
     def ask(self) -> optuna.Trial | None:
         """A new admitted trial, or None (stop, or wait: see ``state``)."""
         while self.state() == "ask":
-            trial = self.study.ask()
+            with warnings.catch_warnings():  # the heartbeat is recorded by ``beat``, not optimize
+                warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+                trial = self.study.ask()
             if self.admit(trial):
                 return trial
             self.study.tell(trial, state=TrialState.FAIL)  # lost the race for the last place

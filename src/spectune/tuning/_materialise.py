@@ -54,8 +54,9 @@ from spectune.preprocess._routes import PASSOS_ROUTES
 from spectune.preprocess._spec import PreprocessingSpec
 from spectune.training import TrainConfig
 from spectune.tuning._space import SearchSpaceError
+from spectune.tuning._study import TOO_LARGE
 
-__all__ = ["MIN_PARAMS", "TrialPlan", "materialise", "param_budget"]
+__all__ = ["MIN_PARAMS", "TooLargeError", "TrialPlan", "materialise", "param_budget"]
 
 PASSOS_CONCAT = "passos_concat"
 
@@ -212,6 +213,10 @@ def _passos_arch(groups: Mapping[str, dict[Any, Any]], length: int, task: str,
                       n_outputs=n_outputs)
 
 
+class TooLargeError(InvalidArchitectureError):
+    """A draw over the data's parameter budget (its message starts with ``TOO_LARGE``)."""
+
+
 def _cap_flatten(arch: ArchSpec, channels: int, points: int, cap: int) -> ArchSpec:
     """Widen the last Conv-block's pooling so that at most ``cap`` points reach the Flatten."""
     if not arch.conv:
@@ -307,8 +312,8 @@ def materialise(
     summary = validate_arch(arch, channels, points)  # DEFAULT_MAX_PARAMS: a memory guard
     budget = param_budget(size.get("params_per_spectrum"), n_spectra)
     if summary.n_params > budget:
-        raise InvalidArchitectureError(
-            f"{summary.n_params:,} parameters, over the data's budget of {budget:,} "
+        raise TooLargeError(
+            f"{TOO_LARGE}{summary.n_params:,} parameters, over its budget of {budget:,} "
             f"({size['params_per_spectrum']:g} per calibration spectrum x {n_spectra}, at least "
             f"{MIN_PARAMS:,}); fewer filters or units, or a shorter route")
     base = train_defaults.as_dict() if isinstance(train_defaults, TrainConfig) else dict(

@@ -55,7 +55,7 @@ from spectune.training._network import (
 from spectune.training._population import MemberOutcome, PopulationTrainer, population_key
 from spectune.training._predict import CHUNK
 from spectune.training._trainer import Augment
-from spectune.tuning._materialise import TrialPlan
+from spectune.tuning._materialise import TooLargeError, TrialPlan
 from spectune.tuning._study import STOPPED
 from spectune.tuning._time_budget import NotStarted
 from spectune.tuning._trial import TrialRunner, _classes, _record, wants_pls_residual
@@ -349,7 +349,7 @@ class _PopulationStudy:
         self._close(open_trial)
         trial = open_trial.trial
         reason = STOPPED if isinstance(error, KeyboardInterrupt) else str(error) if isinstance(
-            error, NotStarted) else f"{type(error).__name__}: {error}"
+            error, (NotStarted, TooLargeError)) else f"{type(error).__name__}: {error}"
         trial.set_user_attr("fail_reason", reason[:500])
         trial.set_user_attr("wall_s", _wall(open_trial))
         self._tell(trial, state=TrialState.FAIL, notify=notify)

@@ -18,12 +18,19 @@ import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
+from spectune.tuning._study import TOO_LARGE, trial_counts, uncounted
+
 
 class OneLineTrialFailures(logging.Filter):
-    """Keep Optuna's "Trial N failed" warning to one line (the traceback only at DEBUG)."""
+    """Keep Optuna's "Trial N failed" warning to one line (the traceback only at DEBUG), and
+    drop it for draws too large for the data (they are drawn again, not trials that ran)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.getMessage().endswith("failed with value None."):  # repeats the line before
+        message = record.getMessage()
+        if message.endswith("failed with value None."):  # repeats the line before
+            return False
+        if TOO_LARGE in message and not logging.getLogger("spectune").isEnabledFor(
+                logging.DEBUG):  # a draw over the data's budget is drawn again: no trial to see
             return False
         if record.exc_info and not logging.getLogger("spectune").isEnabledFor(logging.DEBUG):
             record.exc_info, record.exc_text = None, None
@@ -61,21 +68,21 @@ class StudyProgress:
 
     # ---- the study ---------------------------------------------------------------------
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self._done_here += 1
+        if uncounted(trial) is None:
+            self._done_here += 1
         if not self.live:
             if trial.state != TrialState.FAIL:
                 self.stream.write(self.trial_line(study, trial) + "\n")
                 self.stream.flush()
             return
         bar = self._bar()
-        bar.n = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+        bar.n = trial_counts(study, self.n_trials)["finished"]
         bar.set_postfix_str(self.describe(study), refresh=True)
 
     def _bar(self) -> tqdm:
         if self._study_bar is None:
             self._study_bar = tqdm(total=self.n_trials, position=0, file=self.stream,
-                                   dynamic_ncols=True, bar_format="trial {n_fmt}/{total_fmt}  "
-                                   "{postfix}")
+                                   dynamic_ncols=True, bar_format="trial {n_fmt}/{total_fmt}{postfix}")
         return self._study_bar
 
     def trial_line(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
@@ -93,17 +100,15 @@ class StudyProgress:
         return f"{head}; {self.describe(study)}"
 
     def describe(self, study: optuna.Study) -> str:
-        trials = study.get_trials(deepcopy=False)
-        states = [t.state for t in trials]
-        finished = sum(s.is_finished() for s in states)
+        counts = trial_counts(study, self.n_trials)  # counted trials only
+        finished = counts["finished"]
         parts = []
         if not self.live:
             parts.append(f"{finished}/{self.n_trials or '?'} trials")
-        complete = [t for t in trials if t.state == TrialState.COMPLETE]
-        if complete and len(study.directions) == 1:
+        if counts["complete"] and len(study.directions) == 1:
             parts.append(f"best {study.best_value:.4g} (#{study.best_trial.number})")
-        parts.append(f"pruned {states.count(TrialState.PRUNED)}")
-        parts.append(f"failed {states.count(TrialState.FAIL)}")
+        parts.append(f"pruned {counts['pruned']}")
+        parts.append(f"failed {counts['failed']}")
         left = self.seconds_left(finished)
         if left is not None:
             parts.append(f"~{_duration(left)} left")
@@ -126,8 +131,8 @@ class StudyProgress:
         self.end_trial()
         self._trial_bar = tqdm(total=epochs, position=1, leave=False, file=self.stream,
                                dynamic_ncols=True, desc=f"trial {number}", unit="epoch",
-                               bar_format="{desc} {bar:20} {n_fmt}/{total_fmt} epochs  "
-                               "{postfix}  [{elapsed}<{remaining}]")
+                               bar_format="{desc} {bar:20} {n_fmt}/{total_fmt} epochs"
+                               "{postfix} [{elapsed}<{remaining}]")
 
     def epoch(self, value: float, epoch: int) -> None:
         if self._trial_bar is not None:

@@ -46,8 +46,10 @@ OVER_BUDGET = ("over budget: other workers started the study's last trials at th
                "not run, not counted")
 #: The start of the reason of a trial not started for lack of time (the rest says why).
 NOT_STARTED = "not started: "
+#: The start of the reason of a draw over the data's parameter budget: never trained, redrawn.
+TOO_LARGE = "too large for the data: "
 #: Why the last run of trials stopped (the study's user attribute ``STOP_ATTR``).
-STOP_REASONS = ("trials", "timeout", "no time", "ctrl-c", "max trials")
+STOP_REASONS = ("trials", "timeout", "no time", "ctrl-c", "max trials", "no draw fits")
 STOP_ATTR = "stop"
 
 
@@ -152,13 +154,15 @@ def uncounted(trial: optuna.trial.FrozenTrial) -> str | None:
 
     "interrupted" (a killed process or Ctrl-C: its parameters are retried), "over budget" (lost
     the race for the study's last place), "not started" (it would not have finished in the time
-    left).
+    left), "too large" (a draw over the data's parameter budget: never trained, drawn again).
     """
     reason = str(trial.user_attrs.get("fail_reason", ""))
     if reason in (INTERRUPTED, STOPPED):
         return "interrupted"
     if reason == OVER_BUDGET:
         return "over budget"
+    if reason.startswith(TOO_LARGE):
+        return "too large"
     return "not started" if reason.startswith(NOT_STARTED) else None
 
 
@@ -230,14 +234,15 @@ def trial_counts(study: optuna.Study, n_asked: int | None) -> dict[str, Any]:
     """What the study's trials amount to, in one read: the numbers the log and metrics.json give.
 
     ``finished`` counts towards the budget (= ``complete + pruned + failed``); ``interrupted``
-    (by a kill or Ctrl-C; retried), ``not_started`` (no time left) and ``over_budget``
-    (placeholders of a race between workers) are not counted. ``stopped`` is why the last run of
+    (by a kill or Ctrl-C; retried), ``not_started`` (no time left), ``too_large`` (draws over the
+    data's parameter budget) and ``over_budget`` (placeholders of a race between workers) are
+    not counted. ``stopped`` is why the last run of
     trials ended (``STOP_REASONS``; None if unknown), ``summary`` the sentence that says it.
     """
     trials = study.get_trials(deepcopy=False)
     retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
     counts = dict.fromkeys(("complete", "pruned", "failed", "interrupted", "not_started",
-                            "over_budget", "running", "waiting"), 0)
+                            "too_large", "over_budget", "running", "waiting"), 0)
     for t in trials:
         why = uncounted(t) or ("interrupted" if t.number in retried else None)
         if why is not None:
@@ -268,9 +273,12 @@ def _summary(finished: int, asked: int | None, reason: str | None, timeout: floa
         ran += " before Ctrl-C stopped the study (--resume continues it)"
     elif reason == "max trials":
         ran += "; this process stopped at --max-trials"
+    elif reason == "no draw fits":
+        ran += "; the space's last draws were all too large for the data"
     detail = f"{counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed"
-    if counts["interrupted"]:
-        detail += f", {counts['interrupted']} interrupted (not counted)"
+    for key, what in (("interrupted", "interrupted"), ("too_large", "too large for the data")):
+        if counts[key]:
+            detail += f", {counts[key]} {what} (not counted)"
     return f"{ran} ({detail})"
 
 

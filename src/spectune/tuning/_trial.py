@@ -29,7 +29,7 @@ from spectune.training import ReportCallback, TrainingPruned
 from spectune.training._augment import augmenter_from_params
 from spectune.training._network import SpectralNetwork, fit_network
 from spectune.training._residual import PLSBaseline, fit_pls_baseline
-from spectune.tuning._materialise import TrialPlan, materialise
+from spectune.tuning._materialise import TooLargeError, TrialPlan, materialise
 from spectune.tuning._objectives import Objective
 from spectune.tuning._space import SearchSpace
 from spectune.tuning._time_budget import NotStarted, TimeBudget, work_per_epoch
@@ -168,7 +168,7 @@ class TrialRunner:
             trial.set_user_attr("wall_s", round(time.perf_counter() - start, 3))
             raise optuna.TrialPruned(str(pruned)) from None
         except Exception as error:
-            reason = str(error) if isinstance(error, NotStarted) else \
+            reason = str(error) if isinstance(error, (NotStarted, TooLargeError)) else \
                 f"{type(error).__name__}: {error}"
             trial.set_user_attr("fail_reason", reason[:500])
             trial.set_user_attr("wall_s", round(time.perf_counter() - start, 3))
