@@ -293,3 +293,52 @@ def test_tune_ends_with_a_self_contained_report(files: SimpleNamespace, tmp_path
     html = (out / "report.html").read_text()
     assert "<img" in html and "http://" not in html and "https://" not in html
     assert (out / "figures").is_dir() and any((out / "figures").glob("*.svg"))
+
+
+# --- the CPU default: one trial per core for a --timeout run ---------------------------------
+
+def test_trial_processes_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from argparse import Namespace
+
+    from spectune.cli._tune import trial_processes
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    base = dict(workers=None, storage=None, out=tmp_path / "run", resume=False, timeout=None,
+                population=None, device="cpu")
+    journal = f"journal://{(tmp_path / 'run').resolve()}/study.log"
+    assert trial_processes(Namespace(**base)) == (None, None)  # --trials alone: reproducible
+    assert trial_processes(Namespace(**{**base, "timeout": 60})) == (2, journal)
+    assert trial_processes(Namespace(**{**base, "timeout": 60, "workers": 1})) == (1, None)
+    assert trial_processes(Namespace(**{**base, "timeout": 60, "population": 4})) == (None, None)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert trial_processes(Namespace(**{**base, "timeout": 60})) == (None, None)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "study.log").write_text("")
+    assert trial_processes(Namespace(**{**base, "resume": True})) == (None, journal)
+
+
+@pytest.mark.slow
+def test_a_timeout_run_trains_a_trial_per_core_on_one_thread_each(
+    files: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    from spectune.tuning._storage import open_storage
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    threads = torch.get_num_threads()
+    out = tmp_path / "run"
+    try:
+        assert _tune(files, out, "--trials", "6", "--timeout", "300", "--no-report") == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert (out / "study.log").is_file() and not (out / "study.db").exists()
+    study = optuna.load_study(study_name="spectune",
+                              storage=open_storage(f"journal://{out.resolve()}/study.log"))
+    assert n_budget_trials(study) == 6
+    assert all("worker" in t.user_attrs for t in study.trials)  # host:pid of its process
+    # the other process joined the study (tiny trials may all be done before it starts)
+    assert "study 'spectune': 6/6 finished" in (out / "workers" / "worker-1.log").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["study"]["n_trials"] == 6

@@ -12,7 +12,7 @@ from spectune.models import ArchSpec, ConvBlock, DenseBlock, passos_cnn, validat
 from spectune.training import TrainConfig
 from spectune.preprocess._routes import PASSOS_ROUTES
 from spectune.preprocess._spec import PreprocessingSpec
-from spectune.tuning._materialise import TrialPlan, materialise
+from spectune.tuning._materialise import MIN_PARAMS, TooLargeError, TrialPlan, materialise
 from spectune.tuning._space import SearchSpaceError, load_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -143,3 +143,48 @@ def test_unknown_route_and_bad_training_values_raise_value_error() -> None:
         _plan({"route": "snvv", **MLP})
     with pytest.raises(ValueError, match="optimizer must be one of"):
         _plan({**MLP, "optimizer": "lbfgs"})
+
+
+def test_the_last_conv_block_pools_to_at_most_flatten_points() -> None:
+    conv = {"n_conv": 2, "filters_1": 8, "filters_2": 20, "kernel_size": 5, "padding": "same",
+            "pool": "max", "pool_size": 2}
+    plan = _plan({**conv, **MLP, "flatten_points": 32}, length=6144)
+    flat = next(layer for layer in plan.summary.layers if layer.module == "flatten")
+    assert flat.in_shape == (20, 32)  # 6144 / 2 = 3072 after block 1; pooled by 96 after 2
+    assert plan.arch.conv[-1].pool_size == 96 and plan.arch.conv[0].pool_size == 2
+    uncapped = _plan({**conv, **MLP}, length=6144)  # the same draw without the cap
+    assert next(layer for layer in uncapped.summary.layers
+                if layer.module == "flatten").in_shape == (20, 1536)
+    short = _plan({**conv, **MLP, "flatten_points": 32}, length=100)  # already short: as drawn
+    assert short.arch == _plan({**conv, **MLP}, length=100).arch
+
+
+def test_a_draw_over_the_datas_budget_is_too_large() -> None:
+    big = {**MLP, "units_1": 256, "params_per_spectrum": 1000}  # 1024 x 256: ~264k parameters
+    with pytest.raises(TooLargeError, match=r"^too large for the data: 264,\d+ parameters, over "
+                       r"its budget of 125,000 \(1000 per calibration spectrum x 125"):
+        _plan(big, length=1024, n_spectra=125)
+    assert _plan(big, length=1024, n_spectra=300).summary.n_params <= 300_000
+    small = _plan({**MLP, "params_per_spectrum": 1000}, length=100, n_spectra=3)
+    assert small.summary.n_params <= MIN_PARAMS  # a few spectra still get MIN_PARAMS
+
+
+def test_the_default_space_cannot_draw_a_network_out_of_proportion() -> None:
+    # spectrapepper's shape: 1024 points, 125 calibration spectra; the README job's 12.8-million
+    # parameter draw is the kind this must exclude
+    space = load_space("default")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    built = too_large = 0
+    for _ in range(300):
+        params = space.sample(study.ask())
+        try:
+            plan = _plan(params, length=1024, n_spectra=125)
+        except TooLargeError:
+            too_large += 1
+            continue
+        built += 1
+        assert plan.summary.n_params <= 1000 * 125
+        flat = next(layer for layer in plan.summary.layers if layer.module == "flatten")
+        if params["n_conv"]:  # the first dense layer's input: filters x at most 32 points
+            assert flat.in_shape[1] <= 32
+    assert built > 150 and too_large > 0
