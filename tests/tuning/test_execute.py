@@ -106,14 +106,28 @@ def test_a_trial_that_cannot_finish_is_not_started_and_the_log_says_so(
         return None if not study.get_trials(states=(TrialState.COMPLETE,)) else 1.0
 
     monkeypatch.setattr("spectune.tuning._time_budget.seconds_per_work", rate)
+    monkeypatch.setattr(_execute, "MAX_REDRAWS", 4)  # then: no draw fits in the time left
     with caplog.at_level(logging.WARNING, logger="spectune"):
         run_trials(found, settings, None)
     counts = trial_counts(found.study, 5)
-    assert counts["finished"] >= 1 and counts["not_started"] >= 1
+    assert counts["finished"] >= 1 and counts["not_started"] >= 4  # each one drawn again
     assert counts["stopped"] == "no time"
     assert f"{counts['finished']} of 5 trials ran before the 60 s timeout" in caplog.text
     late = [t for t in found.study.trials if t.state == TrialState.FAIL]
     assert late[-1].user_attrs["fail_reason"].startswith(f"{NOT_STARTED}it would need")
+
+
+def test_the_study_stops_when_less_time_is_left_than_its_quickest_trial_took() -> None:
+    study = optuna.create_study()
+    study.add_trial(create_trial(value=1.0, user_attrs={"wall_s": 10.0}))
+    study.add_trial(create_trial(state=TrialState.PRUNED, intermediate_values={1: 2.0},
+                                 user_attrs={"wall_s": 4.0}))
+    clock = TimeBudget(timeout=100)
+    source = _execute.TrialSource(study, 30, clock=clock)
+    clock.deadline -= 100 - 5  # 5 s left: the pruned trial's 4 s would fit
+    assert source.state() == "ask"
+    clock.deadline -= 2  # 3 s left
+    assert source.state() == "stop" and source.stopped == "no time"
 
 
 @pytest.mark.parametrize("population", [None, 2])

@@ -8,7 +8,8 @@ trials through one gate, :class:`TrialSource`, and run under one set of rules, k
   at the budget together (a worker with nothing to ask waits while others finish the last trials,
   to take over any whose worker dies on a heartbeat storage);
 - ``--timeout``: no trial starts that could not finish in the time left, or it runs with the
-  epochs that fit (``TimeBudget``);
+  epochs that fit (``TimeBudget``); the study stops when less time is left than its quickest
+  trial took;
 - ``--max-trials`` of one worker, and the ``worker`` tag on each of its trials;
 - the heartbeat of running trials on a server storage;
 - Ctrl-C: the running trials are recorded as interrupted (not counted) and queued again for
@@ -48,7 +49,7 @@ from spectune.tuning._study import (
     uncounted,
     within_budget,
 )
-from spectune.tuning._time_budget import NotStarted, TimeBudget
+from spectune.tuning._time_budget import TimeBudget
 from spectune.tuning._trial import TrialRunner
 
 if TYPE_CHECKING:
@@ -57,7 +58,8 @@ if TYPE_CHECKING:
 __all__ = ["TrialSource", "run_trials", "uses_population", "worker_name"]
 
 log = logging.getLogger("spectune")
-#: Draws in a row too large for the data after which the space is taken to have no draw that fits.
+#: Draws in a row too large for the data, or too long for the time left, after which the
+#: study stops: no draw fits.
 MAX_REDRAWS = 100
 
 
@@ -86,9 +88,12 @@ class TrialSource:
             return "stop"
         _fail_stale_trials(self.study, self.heartbeat)
         state = budget_state(self.study)
-        recent = self.study.get_trials(deepcopy=False)[-MAX_REDRAWS:]
-        if len(recent) == MAX_REDRAWS and all(uncounted(t) == "too large" for t in recent):
-            self.stopped = "no draw fits"
+        trials = self.study.get_trials(deepcopy=False)
+        redrawn = {uncounted(t) for t in trials[-MAX_REDRAWS:]}
+        if len(trials) >= MAX_REDRAWS and redrawn <= {"too large", "not started"}:
+            self.stopped = "no draw fits" if redrawn == {"too large"} else "no time"
+        elif self._out_of_time(trials):
+            self.stopped = "no time"
         elif state.spent(self.n_trials):
             self.stopped = "trials"
         elif not state.may_ask(self.n_trials):
@@ -101,6 +106,13 @@ class TrialSource:
         if self.max_trials is not None and self.started >= self.max_trials:
             return "max trials"
         return "timeout" if self.clock.expired() else None
+
+    def _out_of_time(self, trials: list[optuna.trial.FrozenTrial]) -> bool:
+        """Less time left than the quickest trial so far took: none could finish."""
+        left = self.clock.left()
+        walls = [t.user_attrs["wall_s"] for t in trials if "wall_s" in t.user_attrs
+                 and t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        return left is not None and bool(walls) and left < min(walls)
 
     def admit(self, trial: optuna.Trial) -> bool:
         """Tag ``trial`` and check it fits the budget (see ``within_budget``); count it."""
@@ -122,10 +134,6 @@ class TrialSource:
                 return trial
             self.study.tell(trial, state=TrialState.FAIL)  # lost the race for the last place
         return None
-
-    def no_time(self) -> None:
-        """A trial was not started for lack of time: the study's time is spent."""
-        self.stopped = "no time"
 
     def beat(self, trials: list[optuna.Trial]) -> None:
         """Record the heartbeat of ``trials`` (trials run outside ``study.optimize``)."""
@@ -222,9 +230,6 @@ class _Admitted:
             if not self.source.admit(trial):
                 raise _OverBudget(OVER_BUDGET)
             return self.runner(trial)
-        except NotStarted:
-            self.source.no_time()
-            raise
         except KeyboardInterrupt:
             trial.set_user_attr("fail_reason", STOPPED)
             raise

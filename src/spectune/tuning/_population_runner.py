@@ -168,7 +168,7 @@ class _PopulationStudy:
                     trial = source.ask()
                     if trial is None:
                         break
-                    self._start(trial, source)
+                    self._start(trial)
                 if not self.groups:
                     if source.state() == "stop":
                         break
@@ -191,7 +191,7 @@ class _PopulationStudy:
             raise
 
     # ---- a new trial ------------------------------------------------------------------
-    def _start(self, trial: optuna.Trial, source: TrialSource) -> None:
+    def _start(self, trial: optuna.Trial) -> None:
         runner, started = self.runner, time.perf_counter()
         try:
             plan = runner.start(trial)
@@ -201,8 +201,6 @@ class _PopulationStudy:
             open_trial = _OpenTrial(trial, plan, started, len(pairs))
             members = [self._member(open_trial, i, s, e) for i, (s, e) in enumerate(pairs)]
         except Exception as error:  # noqa: BLE001 - a bad draw fails its trial, not the study
-            if isinstance(error, NotStarted):
-                source.no_time()
             self._fail(_OpenTrial(trial, None, started, 0), error)  # type: ignore[arg-type]
             return
         try:

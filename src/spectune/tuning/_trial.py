@@ -145,6 +145,7 @@ class TrialRunner:
             if self.progress is not None:
                 self.progress.start_trial(trial.number, plan.train.max_epochs)
             values, cal_errors, tune_errors = [], [], []
+            trained_s = 0.0
             for run, (seed, evaluation) in enumerate(
                 (s, e) for s in self.seeds for e in self.evaluations
             ):
@@ -152,12 +153,14 @@ class TrialRunner:
                 if run == 0:
                     self.last_network = network
                 values.append(scores["value"])
+                trained_s += scores["train_s"]
                 cal_errors.append(scores["cal"])
                 tune_errors.append(scores["tune"])
                 epochs.append(len(network.history))
                 if run == 0 and network.best_epoch is not None:
                     trial.set_user_attr("best_epoch", int(network.best_epoch))
             _record(trial, cal_errors, tune_errors, epochs, self.pool.task, start)
+            trial.set_user_attr("train_s", round(trained_s, 3))  # for the time budget
             value = float(np.mean(values))
             if not np.isfinite(value):
                 trial.set_user_attr("fail_reason", "objective is not finite")
@@ -194,6 +197,7 @@ class TrialRunner:
                                             trial.should_prune))
         if report and self.progress is not None:
             callbacks.append(ReportCallback(self.progress.epoch))
+        began = time.perf_counter()
         network = fit_network(
             train.flat_X(), train.y, preprocessing=plan.preprocess, arch=plan.arch,
             config=dataclasses.replace(plan.train, seed=seed), task=self.pool.task,
@@ -207,7 +211,8 @@ class TrialRunner:
                          self.objective_rmse(val.y, pred_val))
         else:
             cal, tune = float(np.mean(pred_cal == train.y)), float(np.mean(pred_val == val.y))
-        return network, {"value": value, "cal": cal, "tune": tune}
+        return network, {"value": value, "cal": cal, "tune": tune,
+                         "train_s": time.perf_counter() - began}
 
     def pls_baseline(self, evaluation: Evaluation) -> PLSBaseline:
         """PLS chosen by CV on this evaluation's training rows, fitted once for all trials."""
