@@ -133,11 +133,12 @@ def budget_name(trials: int, epochs: int, timeout: float, min_resource: int, pat
 REDUCED = budget_name(8, 40, 45, 5, 15)
 
 
-def table(results: list[dict]) -> str:
+def table(results: list[dict], rows: tuple[str, ...] = ROWS, what: str = "lever") -> str:
     """Test RMSE mean +- sd over seeds and the mean CNN/PLS ratio, a row per dataset and lever."""
-    lines = ["| dataset | lever | CNN test RMSE | PLS test RMSE | CNN/PLS |", "|---|---|---:|---:|---:|"]
+    lines = [f"| dataset | {what} | CNN test RMSE | PLS test RMSE | CNN/PLS |",
+             "|---|---|---:|---:|---:|"]
     for name in dict.fromkeys(r["dataset"] for r in results):
-        for row in ROWS:
+        for row in rows:
             runs = [r for r in results if r["dataset"] == name and r["row"] == row]
             if not runs:
                 continue

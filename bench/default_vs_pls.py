@@ -14,11 +14,11 @@ import argparse
 import json
 import shlex
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _records import record, recorded
 
 OUT = Path(__file__).parent / "results"
 RUNS = OUT / "default_vs_pls"
@@ -98,20 +98,13 @@ def main() -> None:
     args = parser.parse_args()
     RUNS.mkdir(parents=True, exist_ok=True)
     done_file = OUT / "default_vs_pls.jsonl"
-    if args.fresh and done_file.exists():
-        done_file.unlink()
-    results = [json.loads(line) for line in done_file.read_text().splitlines()] \
-        if done_file.exists() else []
+    results = recorded(done_file, fresh=args.fresh)
     done = {(r["dataset"], r["seed"]) for r in results}
     export_data()
     for name in args.datasets:
         for seed in args.seeds:
-            if (name, seed) in done:
-                continue
-            results.append(run(name, seed, args))
-            with done_file.open("a") as handle:
-                handle.write(json.dumps(results[-1]) + "\n")
-            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+            if (name, seed) not in done:
+                record(done_file, results, run(name, seed, args))
     print(table(results))
 
 

@@ -182,6 +182,31 @@ def _spectune(*args: str, log: Path) -> subprocess.Popen:
                                 stdout=stream, stderr=subprocess.STDOUT, env=env)
 
 
+def _slow_run(tmp_path: Path, *extra: str) -> tuple[Path, Path, list[str], subprocess.Popen]:
+    """A ``spectune tune`` process of N_TRIALS slow trials: its output, study file, arguments."""
+    table = _write_table(tmp_path / "train.csv", n_samples=80)
+    (tmp_path / "slow.yaml").write_text(yaml.safe_dump(SLOW_SPACE))
+    out, db = tmp_path / "run", tmp_path / "run" / "study.db"
+    args = [str(table), "--target", "y", "--space", str(tmp_path / "slow.yaml"), "--out",
+            str(out), "--trials", str(N_TRIALS), "--epochs", "100", "--patience", "1000",
+            "--pruner", "none", "--quiet", *extra]
+    return out, db, args, _spectune(*args, log=tmp_path / "first.log")
+
+
+def _wait_for_a_running_trial(process: subprocess.Popen, db: Path, log: Path) -> None:
+    """Until >= 2 trials finished and one runs that has drawn its parameters."""
+    deadline = time.monotonic() + 90
+    while True:
+        states = _states(db)
+        finished = [n for n, (s, _) in states.items() if s in ("COMPLETE", "FAIL")]
+        running = [n for n, (s, k) in states.items() if s == "RUNNING" and k == 2]
+        if len(finished) >= 2 and running:
+            return
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, f"no running trial: {states}"
+        time.sleep(0.05)
+
+
 def _snapshot(study: optuna.Study) -> dict[int, tuple[Any, ...]]:
     return {t.number: (t.state, t.params, t.values, t.datetime_complete) for t in study.trials}
 
@@ -190,24 +215,9 @@ def _snapshot(study: optuna.Study) -> dict[int, tuple[Any, ...]]:
 def test_sigkill_then_resume_keeps_finished_trials_and_reaches_the_budget(
     tmp_path: Path,
 ) -> None:
-    table = _write_table(tmp_path / "train.csv", n_samples=80)
-    (tmp_path / "slow.yaml").write_text(yaml.safe_dump(SLOW_SPACE))
-    out, db = tmp_path / "run", tmp_path / "run" / "study.db"
-    args = [str(table), "--target", "y", "--space", str(tmp_path / "slow.yaml"), "--out",
-            str(out), "--trials", str(N_TRIALS), "--epochs", "100", "--patience", "1000",
-            "--pruner", "none", "--quiet"]
-    process = _spectune(*args, log=tmp_path / "first.log")
-    deadline = time.monotonic() + 90
+    out, db, args, process = _slow_run(tmp_path)
     try:
-        while True:  # >= 2 finished trials and one running that has drawn its parameters
-            states = _states(db)
-            finished = [n for n, (s, _) in states.items() if s in ("COMPLETE", "FAIL")]
-            running = [n for n, (s, k) in states.items() if s == "RUNNING" and k == 2]
-            if len(finished) >= 2 and running:
-                break
-            assert process.poll() is None, (tmp_path / "first.log").read_text()
-            assert time.monotonic() < deadline, f"no running trial to kill: {states}"
-            time.sleep(0.05)
+        _wait_for_a_running_trial(process, db, tmp_path / "first.log")
     finally:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
@@ -245,23 +255,8 @@ def test_sigkill_then_resume_keeps_finished_trials_and_reaches_the_budget(
 def test_ctrl_c_keeps_the_best_so_far_and_resume_retries_the_interrupted_trial(
     tmp_path: Path,
 ) -> None:
-    table = _write_table(tmp_path / "train.csv", n_samples=80)
-    (tmp_path / "slow.yaml").write_text(yaml.safe_dump(SLOW_SPACE))
-    out, db = tmp_path / "run", tmp_path / "run" / "study.db"
-    args = [str(table), "--target", "y", "--space", str(tmp_path / "slow.yaml"), "--out",
-            str(out), "--trials", str(N_TRIALS), "--epochs", "100", "--patience", "1000",
-            "--pruner", "none", "--quiet", "--no-report"]
-    process = _spectune(*args, log=tmp_path / "first.log")
-    deadline = time.monotonic() + 90
-    while True:  # 2 finished trials and one running that has drawn its parameters
-        states = _states(db)
-        finished = [n for n, (s, _) in states.items() if s == "COMPLETE"]
-        running = [n for n, (s, k) in states.items() if s == "RUNNING" and k == 2]
-        if len(finished) >= 2 and running:
-            break
-        assert process.poll() is None, (tmp_path / "first.log").read_text()
-        assert time.monotonic() < deadline, f"no running trial to interrupt: {states}"
-        time.sleep(0.05)
+    out, db, args, process = _slow_run(tmp_path, "--no-report")
+    _wait_for_a_running_trial(process, db, tmp_path / "first.log")
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=120) == 0, (tmp_path / "first.log").read_text()
     log = (tmp_path / "first.log").read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 
 import optuna
 import pytest
@@ -87,11 +88,18 @@ def test_a_terminal_shows_each_trials_epochs_under_the_study_line(
     tiny, hold_out, mlp_space
 ) -> None:
     stream = _Terminal()
-    _progress_run(stream, tiny, hold_out, mlp_space)
+    progress = _progress_run(stream, tiny, hold_out, mlp_space)
     text = stream.getvalue()
-    assert "trial 0" in text and "trial 1" in text  # each trial's bar
-    assert "/4 epochs, tune RMSE " in text and "<" in text  # epochs, tuning error, ETA
+    assert "trial 0" in text and "trial 1" in text and "/4 epochs" in text  # each trial's bar
     assert "trial 2/3" in text and "best" in text  # the study's line above it
+    stream.truncate(0)
+    progress.start_trial(7, 3)
+    for epoch in range(3):  # slower than tqdm's refresh interval, so each epoch is drawn
+        time.sleep(0.12)
+        progress.epoch(0.5 - 0.1 * epoch, epoch)
+    progress.end_trial()
+    text = stream.getvalue()
+    assert "trial 7" in text and "2/3 epochs, tune RMSE 0.4" in text and "<" in text  # ETA
 
 
 def test_a_log_gets_one_line_per_finished_trial(tiny, hold_out, mlp_space) -> None:
