@@ -14,7 +14,8 @@ Datasets (bench/ablation.py's): spectrapepper (20% held out), fermentation 950-1
 the same calibration+tuning data and scored on the same test set. Each run appends one line to
 bench/results/model_size.jsonl (an interrupted bench resumes); prints the Markdown table of
 bench/SEARCH.md: test RMSE mean +- sd over seeds and CNN/PLS (bench/ablation.py's table), then
-the largest network any trial built, the chosen network's size, trials and time.
+the largest network any trial built, the chosen network's size, trials and time. One torch
+thread (bench/threads.py: two threads on a busy 2-core machine are several times slower).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 from _records import record, recorded
 from ablation import datasets
@@ -87,6 +89,7 @@ def _by_row(results: list[dict]) -> dict[tuple[str, str], list[dict]]:
 
 
 def main() -> None:
+    torch.set_num_threads(1)  # one trial on one thread, as the CLI's default runs its processes
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=100)
