@@ -10,6 +10,7 @@ see the tracebacks.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from typing import TextIO
@@ -152,8 +153,14 @@ class StudyProgress:
 
 
 def _is_terminal(stream: TextIO) -> bool:
+    """A terminal with columns to draw on (a pseudo-terminal of width 0 gets the log lines)."""
     isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
+    if not (isatty and isatty()):
+        return False
+    try:
+        return os.get_terminal_size(stream.fileno()).columns > 0
+    except (OSError, ValueError, AttributeError):
+        return True  # a terminal-like stream without a file descriptor
 
 
 def _duration(seconds: float) -> str:
