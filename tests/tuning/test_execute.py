@@ -203,3 +203,22 @@ def test_a_new_study_names_its_metric(tiny: Spectra, tmp_path: Path, quick: Quic
     assert _prepared(tiny, quick(), tmp_path / "a").study.metric_names == ["tune RMSE"]
     cv = _prepared(tiny, quick(cv=3), tmp_path / "b").study
     assert cv.metric_names == ["CV RMSE"]
+
+
+@pytest.mark.parametrize("population", [None, 2])
+def test_a_draw_too_large_for_the_data_is_pruned_untrained_and_not_counted(
+    population: int | None, tiny: Spectra, tmp_path: Path, quick: Quick,
+) -> None:
+    space = {"parameters": {"units": {"type": "int", "low": 4, "high": 2000},  # > ~240: too large
+                            "params_per_spectrum": 100, "lr": 0.01, "batch_size": 16}}
+    settings = quick(space=space, n_trials=3, population=population)
+    found = _prepared(tiny, settings, tmp_path)
+    run_trials(found, settings, None)
+    counts = trial_counts(found.study, 3)
+    assert counts["finished"] == 3 and counts["too_large"] >= 1
+    large = [t for t in found.study.trials
+             if str(t.user_attrs.get("fail_reason", "")).startswith(TOO_LARGE)]
+    assert len(large) == counts["too_large"]
+    assert all(t.state == TrialState.PRUNED and "epochs_trained" not in t.user_attrs
+               for t in large)  # PRUNED: the sampler sees them as bad; never trained
+    assert all(t.params["units"] > 200 for t in large)

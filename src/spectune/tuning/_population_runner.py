@@ -200,6 +200,10 @@ class _PopulationStudy:
             pairs = [(s, e) for s in runner.seeds for e in range(len(runner.evaluations))]
             open_trial = _OpenTrial(trial, plan, started, len(pairs))
             members = [self._member(open_trial, i, s, e) for i, (s, e) in enumerate(pairs)]
+        except TooLargeError as error:  # never trained; PRUNED, so TPE learns to avoid it
+            trial.set_user_attr("fail_reason", str(error)[:500])
+            self._tell(trial, state=TrialState.PRUNED)
+            return
         except Exception as error:  # noqa: BLE001 - a bad draw fails its trial, not the study
             self._fail(_OpenTrial(trial, None, started, 0), error)  # type: ignore[arg-type]
             return
@@ -347,7 +351,7 @@ class _PopulationStudy:
         self._close(open_trial)
         trial = open_trial.trial
         reason = STOPPED if isinstance(error, KeyboardInterrupt) else str(error) if isinstance(
-            error, (NotStarted, TooLargeError)) else f"{type(error).__name__}: {error}"
+            error, NotStarted) else f"{type(error).__name__}: {error}"
         trial.set_user_attr("fail_reason", reason[:500])
         trial.set_user_attr("wall_s", _wall(open_trial))
         self._tell(trial, state=TrialState.FAIL, notify=notify)

@@ -19,19 +19,14 @@ import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from spectune.tuning._study import TOO_LARGE, trial_counts, uncounted
+from spectune.tuning._study import trial_counts, uncounted
 
 
 class OneLineTrialFailures(logging.Filter):
-    """Keep Optuna's "Trial N failed" warning to one line (the traceback only at DEBUG), and
-    drop it for draws too large for the data (they are drawn again, not trials that ran)."""
+    """Keep Optuna's "Trial N failed" warning to one line (the traceback only at DEBUG)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if message.endswith("failed with value None."):  # repeats the line before
-            return False
-        if TOO_LARGE in message and not logging.getLogger("spectune").isEnabledFor(
-                logging.DEBUG):  # a draw over the data's budget is drawn again: no trial to see
+        if record.getMessage().endswith("failed with value None."):  # repeats the line before
             return False
         if record.exc_info and not logging.getLogger("spectune").isEnabledFor(logging.DEBUG):
             record.exc_info, record.exc_text = None, None
@@ -69,8 +64,9 @@ class StudyProgress:
 
     # ---- the study ---------------------------------------------------------------------
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if uncounted(trial) is None:
-            self._done_here += 1
+        if uncounted(trial) is not None:  # a draw redrawn, retried or not started: no trial
+            return
+        self._done_here += 1
         if not self.live:
             if trial.state != TrialState.FAIL:
                 self.stream.write(self.trial_line(study, trial) + "\n")

@@ -46,7 +46,8 @@ OVER_BUDGET = ("over budget: other workers started the study's last trials at th
                "not run, not counted")
 #: The start of the reason of a trial not started for lack of time (the rest says why).
 NOT_STARTED = "not started: "
-#: The start of the reason of a draw over the data's parameter budget: never trained, redrawn.
+#: The start of the reason of a draw over the data's parameter budget: never trained, recorded
+#: PRUNED (so that TPE learns to avoid such draws) and not counted; the next draw takes its place.
 TOO_LARGE = "too large for the data: "
 #: Why the last run of trials stopped (the study's user attribute ``STOP_ATTR``).
 STOP_REASONS = ("trials", "timeout", "no time", "ctrl-c", "max trials", "no draw fits")

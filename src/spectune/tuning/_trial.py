@@ -165,13 +165,16 @@ class TrialRunner:
             if not np.isfinite(value):
                 trial.set_user_attr("fail_reason", "objective is not finite")
             return (value, float(plan.summary.n_params)) if self.objective.pareto else value
+        except TooLargeError as error:  # never trained; PRUNED, so TPE learns to avoid it
+            trial.set_user_attr("fail_reason", str(error)[:500])
+            raise optuna.TrialPruned(str(error)) from None
         except TrainingPruned as pruned:
             trained = sum(epochs) + len(pruned.history or ())
             trial.set_user_attr("epochs_trained", trained)
             trial.set_user_attr("wall_s", round(time.perf_counter() - start, 3))
             raise optuna.TrialPruned(str(pruned)) from None
         except Exception as error:
-            reason = str(error) if isinstance(error, (NotStarted, TooLargeError)) else \
+            reason = str(error) if isinstance(error, NotStarted) else \
                 f"{type(error).__name__}: {error}"
             trial.set_user_attr("fail_reason", reason[:500])
             trial.set_user_attr("wall_s", round(time.perf_counter() - start, 3))
