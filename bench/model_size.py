@@ -6,8 +6,10 @@ Rows (the default space with its size rule changed, nothing else):
   no rule        the space before issue 15: the Flatten takes every point of the last conv
                  block, and only the 20-million-parameter memory guard bounds a network
   flatten 32     at most 32 points per filter reach the first dense layer; no data budget
-  rule (1000)    flatten 32 and at most 1000 parameters per calibration spectrum (the default)
-  rule (5000)    flatten 32 and at most 5000 parameters per calibration spectrum
+  rule (1000, >= 10k)   flatten 32 and at most 1000 parameters per calibration spectrum, or
+                        10,000 if that is more
+  rule (5000, >= 10k)   the same with 5000 per spectrum
+  rule (1000, >= 100k)  1000 per spectrum, or 100,000 if that is more (the default space's rule)
 Datasets (bench/ablation.py's): spectrapepper (20% held out), fermentation 950-1550 cm-1
 (off-line calibration, on-line test file). Each run is `tune` with the command line's defaults and the given budget
 (the first trials enqueued, run settings winning, as in the default run); PLS is tuned by CV on
@@ -33,14 +35,20 @@ from _records import record, recorded
 from ablation import datasets
 from ablation import table as accuracy_table
 
+from spectune.tuning import _materialise
 from spectune.tuning._run import TuneSettings, tune
 from spectune.tuning._space import load_space
 
 OUT = Path(__file__).parent / "results"
 DATASETS = ("spectrapepper", "fermentation")  # of bench/ablation.py's
+FLOOR = _materialise.MIN_PARAMS
 ROWS = {"no rule": {}, "flatten 32": {"flatten_points": 32},
-        "rule (1000)": {"flatten_points": 32, "params_per_spectrum": 1000},
-        "rule (5000)": {"flatten_points": 32, "params_per_spectrum": 5000}}
+        "rule (1000, >= 10k)": {"flatten_points": 32, "params_per_spectrum": 1000,
+                                "min_params": 10_000},
+        "rule (5000, >= 10k)": {"flatten_points": 32, "params_per_spectrum": 5000,
+                                "min_params": 10_000},
+        "rule (1000, >= 100k)": {"flatten_points": 32, "params_per_spectrum": 1000,
+                                 "min_params": 100_000}}
 
 
 def space_file(folder: Path, row: str) -> Path:
@@ -48,7 +56,7 @@ def space_file(folder: Path, row: str) -> Path:
     params = spec["parameters"]
     for name in ("flatten_points", "params_per_spectrum"):
         params.pop(name, None)
-    params.update(ROWS[row])
+    params.update({k: v for k, v in ROWS[row].items() if k != "min_params"})
     path = folder / f"space-{row.replace(' ', '_').strip('()')}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -58,6 +66,7 @@ def run(name, train, test, row, seed, args, folder: Path) -> dict:
     settings = TuneSettings(space=str(space_file(folder, row)), n_trials=args.trials,
                             timeout=args.timeout, max_epochs=args.epochs, seed=seed,
                             show_progress=False, report=False)
+    _materialise.MIN_PARAMS = ROWS[row].get("min_params", FLOOR)  # the budget's floor
     start = time.perf_counter()
     out = folder / f"{name}-{row}-{seed}".replace(" ", "_")
     result = tune(train, out, settings, test=test)
@@ -82,10 +91,10 @@ def table(results: list[dict]) -> str:
 
 
 def _by_row(results: list[dict]) -> dict[tuple[str, str], list[dict]]:
-    rows: dict[tuple[str, str], list[dict]] = {}
-    for r in results:
-        rows.setdefault((r["dataset"], r["row"]), []).append(r)
-    return rows
+    """The runs of each dataset and rule, in ROWS' order."""
+    return {(name, row): runs for name in dict.fromkeys(r["dataset"] for r in results)
+            for row in ROWS
+            if (runs := [r for r in results if (r["dataset"], r["row"]) == (name, row)])}
 
 
 def main() -> None:

@@ -209,7 +209,7 @@ def test_a_new_study_names_its_metric(tiny: Spectra, tmp_path: Path, quick: Quic
 def test_a_draw_too_large_for_the_data_is_pruned_untrained_and_not_counted(
     population: int | None, tiny: Spectra, tmp_path: Path, quick: Quick,
 ) -> None:
-    space = {"parameters": {"units": {"type": "int", "low": 4, "high": 2000},  # > ~240: too large
+    space = {"parameters": {"units": {"type": "int", "low": 4, "high": 20000},  # > 2500: too large
                             "params_per_spectrum": 100, "lr": 0.01, "batch_size": 16}}
     settings = quick(space=space, n_trials=3, population=population)
     found = _prepared(tiny, settings, tmp_path)
@@ -221,4 +221,4 @@ def test_a_draw_too_large_for_the_data_is_pruned_untrained_and_not_counted(
     assert len(large) == counts["too_large"]
     assert all(t.state == TrialState.PRUNED and "epochs_trained" not in t.user_attrs
                for t in large)  # PRUNED: the sampler sees them as bad; never trained
-    assert all(t.params["units"] > 200 for t in large)
+    assert all(t.params["units"] > 2000 for t in large)

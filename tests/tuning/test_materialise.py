@@ -165,8 +165,11 @@ def test_a_draw_over_the_datas_budget_is_too_large() -> None:
                        r"its budget of 125,000 \(1000 per calibration spectrum x 125"):
         _plan(big, length=1024, n_spectra=125)
     assert _plan(big, length=1024, n_spectra=300).summary.n_params <= 300_000
-    small = _plan({**MLP, "params_per_spectrum": 1000}, length=100, n_spectra=3)
-    assert small.summary.n_params <= MIN_PARAMS  # a few spectra still get MIN_PARAMS
+    few = {**MLP, "params_per_spectrum": 1000}  # 3 spectra: a budget of MIN_PARAMS, not 3000
+    assert 50_000 < _plan({**few, "units_1": 600}, length=100, n_spectra=3).summary.n_params \
+        <= MIN_PARAMS
+    with pytest.raises(TooLargeError, match=f"at least {MIN_PARAMS:,}"):
+        _plan({**few, "units_1": 1200}, length=100, n_spectra=3)
 
 
 def test_the_default_space_cannot_draw_a_network_out_of_proportion() -> None:
