@@ -9,6 +9,9 @@ of the data it was trained on. Tensors are named ``m<i>.model.<param>`` and
 A folder may also hold conformalization data for prediction intervals (``conformal.safetensors``
 with ``X`` and ``y``, described under ``"conformal"`` in the JSON) and a separate interval model
 (``"interval_members"``, tensors ``i<k>.*``): see :mod:`spectune.training._conformal`.
+A model moved to another instrument holds its corrections under ``"transfer"`` (tensors
+``transfer.matrix``/``offset`` on the spectra in, ``transfer.slope``/``bias`` on the predictions
+out): see :mod:`spectune.training._transfer_map`.
 A folder whose JSON and tensors disagree is refused.
 """
 
@@ -35,6 +38,7 @@ from spectune.training._conformal import ConformalSet
 from spectune.training._history import History
 from spectune.training._network import SpectralNetwork
 from spectune.training._residual import LinearPLS
+from spectune.training._transfer_map import TransferMap, read_transfer
 
 __all__ = ["SavedModel", "load_model", "save_model"]
 
@@ -51,6 +55,8 @@ class SavedModel:
 
     ``conformal`` holds the conformalization data of prediction intervals, if any, and
     ``interval_members`` the model they were held out from when it is not ``members``.
+    ``transfer`` corrects a model moved to another instrument: spectra go through
+    :meth:`to_master` first, predictions get its slope and bias.
     """
 
     members: list[SpectralNetwork]
@@ -60,6 +66,7 @@ class SavedModel:
     info: dict[str, Any] = field(default_factory=dict)
     conformal: ConformalSet | None = None
     interval_members: list[SpectralNetwork] | None = None
+    transfer: TransferMap | None = None
 
     @property
     def task(self) -> str:
@@ -69,20 +76,28 @@ class SavedModel:
     def classes(self) -> np.ndarray | None:
         return self.members[0].classes
 
+    def to_master(self, X: np.ndarray) -> np.ndarray:
+        """Spectra as the members see them: moved by the transfer's map, if any."""
+        return X if self.transfer is None else self.transfer.to_master(X)
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Weighted mean of the members (regression) or label of the mean probability."""
         if self.task == "classification":
             return self.classes[self.predict_proba(X).argmax(axis=1)]
-        return sum(w * m.predict(X) for w, m in zip(self.weights, self.members, strict=True))
+        X = self.to_master(X)
+        out = sum(w * m.predict(X) for w, m in zip(self.weights, self.members, strict=True))
+        return out if self.transfer is None else self.transfer.correct(out)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        X = self.to_master(X)
         return sum(w * m.predict_proba(X) for w, m in zip(self.weights, self.members, strict=True))
 
     def interval_predict(self, X: np.ndarray) -> np.ndarray:
         """The interval model's prediction: mean of ``interval_members``, else :meth:`predict`."""
         if not self.interval_members:
             return self.predict(X)
-        return np.mean([m.predict(X) for m in self.interval_members], axis=0)
+        out = np.mean([m.predict(self.to_master(X)) for m in self.interval_members], axis=0)
+        return out if self.transfer is None else self.transfer.correct(out)
 
 
 def save_model(
@@ -95,12 +110,14 @@ def save_model(
     info: dict[str, Any] | None = None,
     conformal: ConformalSet | None = None,
     interval_members: Sequence[SpectralNetwork] | None = None,
+    transfer: TransferMap | None = None,
 ) -> None:
     """Write ``members`` (one network or an ensemble) to ``folder`` (created if needed).
 
     ``conformal``: data the interval model never fitted on, kept for prediction intervals
     (regression). The interval model is ``interval_members`` (averaged) when given, e.g. the
     best trial's network trained on calibration data only, else ``members`` themselves.
+    ``transfer``: the corrections of a model moved to another instrument.
     """
     weights = np.full(len(members), 1.0 / len(members)) if weights is None else np.asarray(weights)
     tensors: dict[str, np.ndarray] = {}
@@ -123,6 +140,10 @@ def save_model(
     elif interval_members:
         raise ValueError("interval_members without conformal data give no intervals; pass "
                          "conformal=ConformalSet(X, y, source) of data they never fitted on.")
+    if transfer is not None:
+        transfer.check_fits(len(wavelengths), len(target_names))
+        tensors.update({f"transfer.{k}": v for k, v in transfer.arrays().items()})
+        extra["transfer"] = {"record": transfer.record, "arrays": sorted(transfer.arrays())}
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -169,6 +190,9 @@ def load_model(folder: Path) -> SavedModel:
     interval = [_member(folder, f"interval member {k}", f"i{k}.", d, tensors)
                 for k, d in enumerate(meta.get("interval_members", []))]
     _check_claimed(folder, tensors, meta)
+    transfer = None if "transfer" not in meta else read_transfer(
+        folder, meta["transfer"], _strip(tensors, "transfer."), len(meta["wavelengths"]),
+        len(meta["target_names"]))
     return SavedModel(
         members,
         np.asarray(meta["weights"]),
@@ -177,6 +201,7 @@ def load_model(folder: Path) -> SavedModel:
         meta.get("info", {}),
         _read_conformal(folder, meta.get("conformal")),
         interval or None,
+        transfer,
     )
 
 
@@ -283,6 +308,7 @@ def _check_claimed(folder: Path, tensors: dict[str, np.ndarray], meta: dict[str,
              for i, d in enumerate(meta.get(key, []))]
     claimed = tuple(f"{prefix}{part}." for prefix, d in parts
                     for part in ("model", "pre", *(["pls"] if d.get("pls") else [])))
+    claimed += ("transfer.",) if "transfer" in meta else ()
     unclaimed = sorted(name for name in tensors if not name.startswith(claimed))
     if unclaimed:
         raise ModelFileError(

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.pipeline import Pipeline
 from torch import nn
 
 if TYPE_CHECKING:
@@ -77,14 +78,19 @@ class LinearPLS:
     @classmethod
     def from_pls(cls, model: PLSRegressionCV, X: np.ndarray) -> LinearPLS:
         """The refitted pipeline of a fitted ``model`` (fitted on float64 ``X``) as arrays."""
-        spec = PreprocessingSpec((model.preprocessing_,), standardise=False)
-        transformer = spec.build().fit(X)  # deterministic: the same fit as pipeline_'s route
-        pls = model.pipeline_.named_steps["pls"]
+        return cls.from_pipeline(model.pipeline_, model.preprocessing_, X)
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Pipeline, route: str, X: np.ndarray) -> LinearPLS:
+        """A fitted :func:`~spectune.models.pls_pipeline` of ``route`` (fitted on ``X``)."""
+        spec = PreprocessingSpec((route,), standardise=False)
+        transformer = spec.build().fit(X)  # deterministic: the same fit as the pipeline's route
+        pls = pipeline.named_steps["pls"]
         # PLSRegression.predict: (Z - _x_mean) / _x_std @ coef_.T + intercept_, written as Z@W+b.
         coef = pls.coef_.T / pls._x_std[:, None]
         intercept = pls.intercept_ - (pls._x_mean / pls._x_std) @ pls.coef_.T
         return cls(spec, transformer, np.asarray(coef, dtype=np.float64),
-                   np.asarray(intercept, dtype=np.float64), int(model.n_components_))
+                   np.asarray(intercept, dtype=np.float64), int(pls.n_components))
 
     def to_dict(self) -> dict[str, Any]:
         """What ``model.json`` says about it (the arrays go to the safetensors file)."""
@@ -204,16 +210,18 @@ def _fingerprint(X: np.ndarray, Y: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def pls_only_network(X: npt.ArrayLike, y: npt.ArrayLike, *, seed: int = 0) -> SpectralNetwork:
+def pls_only_network(X: npt.ArrayLike, y: npt.ArrayLike, *, seed: int = 0,
+                     routes: Sequence[str] | None = None) -> SpectralNetwork:
     """PLS (chosen by CV on ``X, y``) as a model member: a residual network that adds nothing.
 
     Lets an ensemble or a CNN+PLS blend hold PLS in the same model folder, saved the same way.
+    ``routes``: the preprocessing routes the CV may choose from (default: all of PLS's).
     """
     from spectune.models import MLP
     from spectune.training._config import TrainConfig
     from spectune.training._network import fit_network
 
-    baseline = fit_pls_baseline(X, y, random_state=seed)
+    baseline = fit_pls_baseline(X, y, routes=routes, random_state=seed)
     network = fit_network(
         X, y, preprocessing=PreprocessingSpec(("raw",), standardise=False),
         arch=MLP(units=(1,), dropout=0.0), config=TrainConfig(max_epochs=1, seed=seed),
