@@ -17,13 +17,14 @@ from spectune.cli import (
     _lr_find,
     _predict,
     _report,
+    _transfer,
     _tune,
     _worker,
 )
 from spectune.exceptions import SpectuneError
 
 _COMMANDS = (_data, _baseline, _fit, _lr_find, _predict, _tune, _compare, _worker, _finish,
-             _report)
+             _report, _transfer)
 
 
 def build_parser() -> argparse.ArgumentParser:

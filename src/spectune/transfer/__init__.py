@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from spectune.transfer._finetune import fine_tune
 from spectune.transfer._methods import Context, Method, affine_map
-from spectune.transfer._select import METHODS, MIN_STANDARDS, TransferResult, transfer_model
+from spectune.transfer._select import (
+    METHODS,
+    MIN_STANDARDS,
+    TransferResult,
+    check_movable,
+    transfer_model,
+)
 from spectune.transfer._standards import Standards, match_standards, source_record
 
 __all__ = [
@@ -23,6 +29,7 @@ __all__ = [
     "Standards",
     "TransferResult",
     "affine_map",
+    "check_movable",
     "fine_tune",
     "match_standards",
     "source_record",

@@ -121,7 +121,8 @@ def fine_tune(member: SpectralNetwork, X: np.ndarray, y: np.ndarray, *, layers: 
     sd[sd == 0] = 1.0
     y_mean = np.zeros_like(mean) if net.y_mean is None else np.asarray(net.y_mean)
     y_std = np.ones_like(mean) if net.y_std is None else np.asarray(net.y_std)
-    wrapped = _Rescaled(net.model, y_std / sd, (y_mean - mean) / sd, output_only=layers == "output")
+    wrapped = _Rescaled(net.model, y_std / sd, (y_mean - mean) / sd,
+                        output_only=layers == "output")
     lr = net.config.lr * (1.0 if layers == "output" else ALL_LAYERS_LR_FACTOR)
     config = TrainConfig(lr=lr, batch_size=len(target), max_epochs=epochs, seed=seed,
                          device=str(next(net.model.parameters()).device))

@@ -41,7 +41,7 @@ from spectune.transfer._methods import (
 from spectune.transfer._recalibrate import Recalibration
 from spectune.transfer._standards import Standards
 
-__all__ = ["METHODS", "MIN_STANDARDS", "TransferResult", "transfer_model"]
+__all__ = ["METHODS", "MIN_STANDARDS", "TransferResult", "check_movable", "transfer_model"]
 
 #: Every method, simplest first (the order breaks ties).
 METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (
@@ -69,8 +69,8 @@ class TransferResult:
     cv : dict
         Folds, their kind and the reference the CV errors are measured against.
     held_out : dict
-        Per standard: id, reference, and the held-out prediction of "none" and of the chosen
-        method (its CV predictions).
+        Per standard: ``ids``, ``reference``, and ``predictions``: each scored method's CV
+        (held-out) predictions with its best setting.
     """
 
     model: SavedModel
@@ -184,12 +184,13 @@ def transfer_model(
               "source_model": dict(source) if source is not None else None}
     transfer = replace(fitted.transfer or TransferMap(), record=record)
     moved = replace(fitted, transfer=transfer, conformal=None, interval_members=None)
-    held_out = {"ids": standards.ids.tolist(), "reference": reference.tolist(),
-                "none": oof["none", 0].tolist(),
-                best["method"]: oof[best["method"], best["index"]].tolist()}
+    result = TransferResult(moved, best["method"], best["setting"], rows, cv_info)
+    result.held_out = {"ids": standards.ids.tolist(), "reference": reference.tolist(),
+                       "predictions": {r["method"]: oof[r["method"], r["index"]].tolist()
+                                       for r in result.best_per_method() if "index" in r}}
     for row in rows:
         row.pop("index", None)
-    return TransferResult(moved, best["method"], best["setting"], rows, cv_info, held_out)
+    return result
 
 
 def _choose(rows: list[dict[str, Any]], one_se: bool) -> dict[str, Any]:
@@ -197,7 +198,8 @@ def _choose(rows: list[dict[str, Any]], one_se: bool) -> dict[str, Any]:
     lowest = min(rows, key=lambda r: r["cv_nrmse"])  # min keeps the first of equal scores
     if not one_se:
         return lowest
-    method = next(r["method"] for r in rows if r["cv_nrmse"] <= lowest["cv_nrmse"] + lowest["cv_nrmse_se"])
+    limit = lowest["cv_nrmse"] + lowest["cv_nrmse_se"]
+    method = next(r["method"] for r in rows if r["cv_nrmse"] <= limit)
     return min((r for r in rows if r["method"] == method), key=lambda r: r["cv_nrmse"])
 
 
@@ -235,14 +237,7 @@ def _why_not(method: Method, context: Context, standards: Standards,
 def _check(model: SavedModel, standards: Standards, methods: Sequence[str] | None,
            calibration: Spectra | None, cv: int) -> list[str]:
     """The methods to try, after refusing what cannot be transferred at all."""
-    if model.task != "regression":
-        raise DataError("the model classifies; transfer corrects regression models.")
-    if model.transfer is not None:
-        raise DataError(
-            "the model was already moved to another instrument (method "
-            f"{model.transfer.record.get('method')!r}); transfer its source model with "
-            "standards measured on the source instrument."
-        )
+    check_movable(model)
     if standards.master.shape[1] != len(model.wavelengths):
         raise DataError(f"the standards have {standards.master.shape[1]} points; the model "
                         f"reads {len(model.wavelengths)}; align them to the model's grid.")
@@ -264,6 +259,18 @@ def _check(model: SavedModel, standards: Standards, methods: Sequence[str] | Non
         raise ValueError(f"unknown transfer methods {unknown}; choose from {list(METHODS)}.")
     asked = set(METHODS) if methods is None else {"none", *methods}
     return [name for name in METHODS if name in asked]
+
+
+def check_movable(model: SavedModel, name: str = "model") -> None:
+    """Refuse a model that transfer cannot move: a classifier, or one moved already."""
+    if model.task != "regression":
+        raise DataError(f"{name}: a classification model; transfer corrects regression models.")
+    if model.transfer is not None:
+        raise DataError(
+            f"{name}: already moved to another instrument (method "
+            f"{model.transfer.record.get('method')!r}); transfer its source model with "
+            "standards measured on the source instrument."
+        )
 
 
 def _scalar(values: np.ndarray) -> float | list[float]:

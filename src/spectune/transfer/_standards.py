@@ -68,7 +68,7 @@ def match_standards(master: Spectra, slave: Spectra) -> Standards:
                             "the column that names each standard in both tables.")
         values, counts = np.unique(spectra.ids.astype(str), return_counts=True)
         if (counts > 1).any():
-            raise DataError(f"{spectra.source}: sample id {values[counts > 1][0]!r} appears "
+            raise DataError(f"{spectra.source}: sample id {str(values[counts > 1][0])!r} appears "
                             f"{counts[counts > 1][0]} times; each standard needs one spectrum "
                             "per instrument (average repeats first).")
         if spectra.n_channels != 1:
