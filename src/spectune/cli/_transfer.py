@@ -51,9 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--cv", type=int, default=5,
                         help="folds over the standards (default 5; as many as the standards: "
                         "leave-one-out)")
-    parser.add_argument("--lowest", action="store_true",
-                        help="take the lowest CV error, not the simplest method within one "
-                        "standard error of it")
+    parser.add_argument("--one-se", action="store_true",
+                        help="the simplest method whose CV error lies within one standard error "
+                        "of the lowest, instead of the lowest")
     parser.add_argument("--max-epochs", type=int, default=100,
                         help="most fine-tuning epochs the CV may choose (default 100)")
     parser.add_argument("--resample", action="store_true",
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     standards = match_standards(master, slave)
     result = transfer_model(
         model, standards, methods=args.methods, calibration=calibration, cv=args.cv,
-        random_state=args.seed, max_epochs=args.max_epochs, one_se=not args.lowest,
+        random_state=args.seed, max_epochs=args.max_epochs, one_se=args.one_se,
         source=source_record(args.model),
     )
     moved = result.model

@@ -2,12 +2,11 @@
 
 Every method and setting is scored on the same folds of the standards: each fold's held-out
 standards, measured on the new instrument, are predicted by the model moved with the other
-folds' standards only. With a few standards, CV errors of methods that all fit the difference
-well are statistical ties, so the choice follows the one-standard-error rule (Hastie,
-Tibshirani & Friedman 2009, §7.10) across methods: the simplest method (in the order of
-:data:`METHODS`) whose best CV RMSE lies within one standard error of the lowest, with its best
-setting (``one_se=False``: the lowest, ties to the simpler). The choice is refitted on all the
-standards. The reference is
+folds' standards only. The lowest CV error wins (exact ties go to the simpler method, in the
+order of :data:`METHODS`); with ``one_se`` the choice follows the one-standard-error rule
+(Hastie, Tibshirani & Friedman 2009, §7.10) across methods instead: the simplest method whose
+best CV RMSE lies within one standard error of the lowest, with its best setting. The choice is
+refitted on all the standards. The reference is
 the standards' reference values when given; without them it is the model's own prediction of
 each standard measured on its instrument, so the transfer is judged by how well it reproduces
 the model, and the methods that need references are skipped. "none" is always tried: what not
@@ -107,7 +106,7 @@ def transfer_model(
     cv: int = 5,
     random_state: int = 0,
     max_epochs: int = 100,
-    one_se: bool = True,
+    one_se: bool = False,
     source: Mapping[str, Any] | None = None,
 ) -> TransferResult:
     """Move ``model`` to the instrument the standards' ``slave`` spectra come from.
@@ -132,7 +131,7 @@ def transfer_model(
         Most fine-tuning epochs the CV may choose.
     one_se : bool
         The simplest method within one standard error (of the per-fold errors) of the lowest
-        CV error; False: the lowest.
+        CV error, instead of the lowest.
     source : mapping, optional
         Where the model came from (:func:`source_record`), kept in the record.
     """
