@@ -91,10 +91,10 @@ def _held_out(transfer: Mapping[str, Any], targets: list[str]) -> Section:
     if not held:
         section.add(note("No held-out predictions were recorded."))
         return section
-    reference = np.asarray(held["reference"], dtype=float)
-    drawn = {name: np.asarray(held["predictions"][name], dtype=float)
-             for name in dict.fromkeys(("none", transfer["method"]))}
     try:
+        reference = np.asarray(held["reference"], dtype=float)
+        drawn = {name: np.asarray(held["predictions"][name], dtype=float)
+                 for name in dict.fromkeys(("none", transfer["method"]))}
         section.add(image(_pred_ref_png(reference, drawn, targets),
                           "Held-out CV predictions of the standards against the reference, "
                           "without transfer and with the chosen method."))

@@ -139,16 +139,43 @@ def transfer_model(
     context = Context(model, calibration, random_state, max_epochs)
     folds = list(KFold(min(cv, len(standards)), shuffle=True,
                        random_state=random_state).split(standards.slave))
-    n_train = min(len(train) for train, _ in folds)
     reference = (standards.y if standards.y is not None
                  else np.asarray(model.predict(standards.master)).reshape(len(standards), -1))
+    rows, oof = _score(names, context, standards, folds, reference, methods is not None)
+    best = _choose([r for r in rows if r["status"] == "ok"], one_se)
+    fitted = METHODS[best["method"]]().fit(context, standards, best["setting"])
+    cv_info = {"folds": len(folds), "kind": "leave-one-out" if len(folds) == len(standards)
+               else f"{len(folds)}-fold", "seed": random_state,
+               "rule": "one standard error" if one_se else "lowest",
+               "reference": "reference values" if standards.y is not None
+               else "the model's predictions of the standards measured on its instrument"}
+    record = {"method": best["method"], "setting": best["setting"], "cv_rmse": best["cv_rmse"],
+              "cv": cv_info, "standards": {"n": len(standards), "sha256": standards.checksum,
+                                           "references": standards.y is not None},
+              "source_model": dict(source) if source is not None else None}
+    transfer = replace(fitted.transfer or TransferMap(), record=record)
+    moved = replace(fitted, transfer=transfer, conformal=None, interval_members=None)
+    result = TransferResult(moved, best["method"], best["setting"], rows, cv_info)
+    result.held_out = {"ids": standards.ids.tolist(), "reference": reference.tolist(),
+                       "predictions": {r["method"]: oof[r["method"], r["index"]].tolist()
+                                       for r in result.best_per_method() if "index" in r}}
+    for row in rows:
+        row.pop("index", None)
+    return result
+
+
+def _score(names: list[str], context: Context, standards: Standards,
+           folds: list[tuple[np.ndarray, np.ndarray]], reference: np.ndarray,
+           asked: bool) -> tuple[list[dict[str, Any]], dict[tuple[str, int], np.ndarray]]:
+    """A row per method and setting (or per method not scored), and the CV predictions."""
+    n_train = min(len(train) for train, _ in folds)
     scale = reference.std(axis=0)
     scale[scale == 0] = 1.0
     rows: list[dict[str, Any]] = []
     oof: dict[tuple[str, int], np.ndarray] = {}
     for name in names:
         method = METHODS[name]()
-        reason = _why_not(method, context, standards, methods is not None)
+        reason = _why_not(method, context, standards, asked)
         grid = [] if reason else method.grid(context, n_train)
         if not reason and not grid:
             reason = f"no setting fits CV folds of {n_train} standards"
@@ -170,26 +197,7 @@ def transfer_model(
                          "cv_rmse": _scalar(rmse), "cv_nrmse": float((rmse / scale).mean()),
                          "cv_nrmse_se": float(np.std(per_fold, ddof=1) / np.sqrt(len(folds))),
                          "index": k})
-    best = _choose([r for r in rows if r["status"] == "ok"], one_se)
-    fitted = METHODS[best["method"]]().fit(context, standards, best["setting"])
-    cv_info = {"folds": len(folds), "kind": "leave-one-out" if len(folds) == len(standards)
-               else f"{len(folds)}-fold", "seed": random_state,
-               "rule": "one standard error" if one_se else "lowest",
-               "reference": "reference values" if standards.y is not None
-               else "the model's predictions of the standards measured on its instrument"}
-    record = {"method": best["method"], "setting": best["setting"], "cv_rmse": best["cv_rmse"],
-              "cv": cv_info, "standards": {"n": len(standards), "sha256": standards.checksum,
-                                           "references": standards.y is not None},
-              "source_model": dict(source) if source is not None else None}
-    transfer = replace(fitted.transfer or TransferMap(), record=record)
-    moved = replace(fitted, transfer=transfer, conformal=None, interval_members=None)
-    result = TransferResult(moved, best["method"], best["setting"], rows, cv_info)
-    result.held_out = {"ids": standards.ids.tolist(), "reference": reference.tolist(),
-                       "predictions": {r["method"]: oof[r["method"], r["index"]].tolist()
-                                       for r in result.best_per_method() if "index" in r}}
-    for row in rows:
-        row.pop("index", None)
-    return result
+    return rows, oof
 
 
 def _choose(rows: list[dict[str, Any]], one_se: bool) -> dict[str, Any]:
