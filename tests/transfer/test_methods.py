@@ -116,3 +116,11 @@ def test_unpaired_standards_are_refused(ids_a, ids_b, message: str) -> None:
                      source="a.csv")
     with pytest.raises(DataError, match=re.escape(message)):
         match_standards(master, _spectra(ids_b, X, source="b.csv"))
+
+
+def test_every_public_name_resolves() -> None:
+    import spectune.transfer as transfer
+
+    assert sorted(transfer.__all__) == sorted(set(transfer.__all__))
+    for name in transfer.__all__:
+        assert getattr(transfer, name) is not None
