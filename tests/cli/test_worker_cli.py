@@ -17,7 +17,8 @@ from spectune.tuning._study import n_budget_trials
 
 pytestmark = pytest.mark.usefixtures("quick_refit")
 
-QUICK = ["--trials", "5", "--epochs", "4", "--pruner", "none", "--sampler", "random", "--quiet"]
+QUICK = ["--trials", "5", "--epochs", "4", "--pruner", "none", "--sampler", "random", "--quiet",
+         "--routes", "raw", "--max-components", "4"]
 
 
 def _create(files: SimpleNamespace, storage: str, out: Path, *extra: str) -> int:
@@ -65,9 +66,10 @@ def test_workers_share_the_budget_then_finish_refits_once(
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["study"]["n_trials"] == 5 == n_budget_trials(study)
     assert metrics["cnn"]["params"] == study.best_trial.params
-    assert metrics["data"]["n_test"] == 12 and "rmse" in metrics["cnn"]["test"]
-    # the best trials' calibration-only networks, retrained here for the ensemble's choice
-    assert str(study.best_trial.number) in {p.name for p in (out / "trials").iterdir()}
+    assert metrics["data"]["n_test"] == 12 and "rmse" in metrics["final"]["test"]
+    # the final stage cross-fits the best trials here, whoever ran them: no weights travel
+    assert not (out / "trials").exists()
+    assert metrics["candidates"][0]["name"] == f"trial {study.best_trial.number}"
 
 
 def test_a_worker_with_other_data_is_refused_in_one_line(

@@ -9,7 +9,9 @@ from spectune._outdir import check_out_dir
 from spectune.cli._common import add_data_arguments, load_dataset
 from spectune.cli._tune import add_tuning_arguments, settings_from
 from spectune.exceptions import SpectuneError
+from spectune.analysis._convergence import summarize_convergence
 from spectune.tuning._compare import compare_samplers
+from spectune.tuning._objectives import default_objective
 from spectune.tuning._samplers import SAMPLERS
 
 
@@ -32,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
         raise SpectuneError(str(error)) from None
     check_out_dir(args.out, overwrite=args.overwrite)
     data = load_dataset(args)
-    result = compare_samplers(data.train, args.out, settings, args.samplers)
+    studies = compare_samplers(data.train, args.out, settings, args.samplers)
+    objective = settings.objective or default_objective(data.train.task, data.train.y)
+    result = {**summarize_convergence(studies, args.out, objective=objective),
+              "n_trials": settings.n_trials, "seed": settings.seed}
     write_json(args.out / "convergence.json", result)
     for name, curve in result["samplers"].items():
         print(f"{name:>8}: best {result['objective']} {curve['best']:.4g} at trial "

@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "report", help="write DIR/report.html for a finished `spectune tune` run",
         description="Read the output folder of `spectune tune` (metrics.json, study.db, model/, "
-        "trials/, predictions.csv, spectra.safetensors) and write DIR/report.html, one "
+        "predictions.csv, spectra.safetensors) and write DIR/report.html, one "
         "self-contained file (figures inline, nothing fetched from the network), with every "
         "figure also as PNG and SVG in DIR/figures/. Replaces an earlier report.",
     )

@@ -1,4 +1,4 @@
-"""``spectune tune``: the automatic search, refit, single test evaluation and PLS side by side."""
+"""``spectune tune``: the search, the final model stacked with PLS and Ridge, one test, a report."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import time
 import torch
 
 from spectune._outdir import check_out_dir
+from spectune.analysis import write_report
 from spectune.cli._common import add_data_arguments, load_dataset
 from spectune.cli._table import print_metrics
 from spectune.cli._worker import data_reference, local_workers
 from spectune.exceptions import SpectuneError
+from spectune.models import DEFAULT_ROUTES
+from spectune.preprocess import make_route
 from spectune.tuning._objectives import OBJECTIVES
 from spectune.tuning._run import TuneSettings, finish_run, prepare, run_trials, worker_name
 from spectune.tuning._samplers import PRUNERS, SAMPLERS
@@ -22,11 +25,12 @@ from spectune.tuning._storage import check_shared, open_storage, public_url
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "tune", help="tune a CNN/MLP with Optuna, refit the best, compare with PLS",
+        "tune", help="tune a CNN/MLP with Optuna, stack the best with PLS and Ridge, test once",
         description="Search preprocessing, architecture and training settings with Optuna on a "
-        "calibration/tuning split of TRAIN, refit the best on calibration+tuning, evaluate once "
-        "on the test data, run PLS on the same splits, and write OUT/metrics.json, OUT/model/, "
-        "OUT/study.db (watch it live: optuna-dashboard sqlite:///OUT/study.db).",
+        "calibration/tuning split of TRAIN; cross-fit the best trials, PLS and Ridge on "
+        "calibration+tuning and stack them by their out-of-fold predictions; refit, evaluate "
+        "once on the test data, and write OUT/metrics.json, OUT/model/, OUT/study.db (watch it "
+        "live: optuna-dashboard sqlite:///OUT/study.db) and OUT/report.html.",
     )
     add_data_arguments(parser)
     add_tuning_arguments(parser)
@@ -70,7 +74,7 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--timeout", type=float, help="budget in seconds")
     g.add_argument("--lr-mode", choices=("space", "range-test"), default=d.lr_mode,
                    help="tune the LR, or set it before the study by the LR range test")
-    t = parser.add_argument_group("training and refit")
+    t = parser.add_argument_group("training and the final model")
     t.add_argument("--epochs", type=int, default=d.max_epochs, dest="max_epochs")
     t.add_argument("--patience", type=int, default=d.patience)
     t.add_argument("--device", default=d.device, help="cpu, cuda or auto")
@@ -79,21 +83,15 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
                    "on a CPU one at a time is as fast)")
     t.add_argument("--no-report", dest="report", action="store_false",
                    help="skip report.html at the end (spectune report DIR writes it later)")
-    t.add_argument("--refit", choices=("auto", "scratch", "warm", "none"), default=d.refit,
-                   help="keep the chosen trials' calibration-only networks (none), or refit them "
-                   "on calibration+tuning from scratch or from their weights (warm); auto "
-                   "(default): none with a hold-out tuning set, scratch with --cv, --pareto "
-                   "or --ensemble-seeds")
-    t.add_argument("--keep-top", type=int, default=d.keep_top,
-                   help="keep the weights of the best K trials in OUT/trials/")
-    t.add_argument("--ensemble", type=int, dest="ensemble_top",
-                   help="average up to K distinct top trials, K chosen on the tuning set "
-                   "(default: up to 3; an explicit K is required)")
-    t.add_argument("--ensemble-seeds", type=int, default=d.ensemble_seeds,
-                   help="also average up to N initial seeds of the best trial (chosen on the "
-                   "tuning set)")
-    t.add_argument("--no-blend-pls", dest="blend_pls", action="store_false",
-                   help="do not stack the CNN with PLS (weights chosen on the tuning set)")
+    t.add_argument("--candidates", type=int, default=d.candidates,
+                   help="distinct best trials cross-fitted as candidates of the final stack, "
+                   f"beside PLS and Ridge (default {d.candidates})")
+    t.add_argument("--routes", type=_routes, dest="linear_routes",
+                   help="preprocessing routes PLS and Ridge choose from by CV, comma-separated "
+                   f"(default: {','.join(DEFAULT_ROUTES)})")
+    t.add_argument("--max-components", type=int, default=d.max_components,
+                   help="largest number of PLS latent variables tried (default "
+                   f"{d.max_components})")
     t.add_argument("--tune-size", type=float, default=d.tune_size,
                    help="share of the training data held out as tuning set")
     s = parser.add_argument_group("storage")
@@ -115,11 +113,24 @@ def settings_from(args: argparse.Namespace) -> TuneSettings:
         n_trials=args.trials, timeout=args.timeout, storage=args.storage,
         study_name=args.study_name, resume=args.resume, seed=args.seed, device=args.device,
         max_epochs=args.max_epochs, patience=args.patience, lr_mode=args.lr_mode,
-        refit=args.refit, keep_top=args.keep_top, ensemble_top=args.ensemble_top,
-        ensemble_seeds=args.ensemble_seeds, blend_pls=args.blend_pls,
-        population=args.population, report=args.report, split=args.split, test_size=args.test_size,
+        candidates=args.candidates, max_components=args.max_components,
+        linear_routes=args.linear_routes,
+        population=args.population, split=args.split, test_size=args.test_size,
         tune_size=args.tune_size, show_progress=not args.quiet,
     )
+
+
+def _routes(text: str) -> tuple[str, ...]:
+    """``--routes raw,snv+sg1``: each a route ``spectune.preprocess.make_route`` builds."""
+    routes = tuple(r.strip() for r in text.split(",") if r.strip())
+    try:
+        for route in routes:
+            make_route(route)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if not routes:
+        raise argparse.ArgumentTypeError("give at least one route, e.g. raw,snv+sg1")
+    return routes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -156,7 +167,10 @@ def run(args: argparse.Namespace) -> int:
                        heartbeat=args.heartbeat):
         run_trials(found, settings, args.out, worker=worker_name() if workers > 1 else None)
     result = finish_run(found, settings, args.out, started=started,
-                        data_info={"range": args.wl_range, "test_split": data.split})
+                        data_info={"range": args.wl_range, "test_split": data.split,
+                                   "command": args.command_line})
     print_metrics(result.metrics)
     print(f"wrote {args.out / 'metrics.json'}, model in {result.model_dir}")
+    if args.report:
+        print(f"report: {write_report(args.out, seed=settings.seed, storage=settings.storage)}")
     return 0
