@@ -19,6 +19,7 @@ from spectune import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("_data", "export a built-in real dataset (fermentation, coffee, spectrapepper) as "
                       "CSV"),
+    "check": ("_check", "read spectra (a table or instrument files) and say what was read"),
     "baseline": ("_baseline", "PLS / PLS-DA and quick references, tuned by CV on calibration "
                               "data"),
     "fit": ("_fit", "train one CNN/MLP with given settings and save it"),

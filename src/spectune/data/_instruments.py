@@ -237,7 +237,7 @@ def _read_on_one_grid(
     for path in files:
         x, y = read_spectrum_file(path, opus_block=opus_block)
         check.check_finite(y[None], str(path), Rows.plain(1))
-        check.check_wavelengths(x, str(path))
+        check.check_wavelengths(x, str(path), table=False)
         if not spectra:
             grid = x
         elif not same_grid(x, grid):

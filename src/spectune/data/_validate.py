@@ -95,15 +95,20 @@ def spectral_columns(labels: Sequence[object], source: str) -> tuple[list[int], 
     return positions, np.asarray([parsed[j] for j in positions], dtype=np.float64)
 
 
-def check_wavelengths(wavelengths: np.ndarray, source: str) -> None:
-    """Refuse duplicated or unordered wavelengths: filters and the grid check need an order."""
+def check_wavelengths(wavelengths: np.ndarray, source: str, *, table: bool = True) -> None:
+    """Refuse duplicated or unordered wavelengths: filters and the grid check need an order.
+
+    ``table``: the wavelengths are a table's column headers (else a file's x values).
+    """
+    place = "spectral column" if table else "point"
     values, counts = np.unique(wavelengths, return_counts=True)
     if (counts > 1).any():
         dup = values[counts > 1][0]
         where = np.flatnonzero(wavelengths == dup) + 1
+        fix = "keep one column per wavelength" if table else "export the spectrum again"
         raise DataError(
-            f"{source}: wavelength {dup:g} appears {where.size} times (spectral columns "
-            f"{', '.join(map(str, where))}); keep one column per wavelength."
+            f"{source}: wavelength {dup:g} appears {where.size} times ({place}s "
+            f"{', '.join(map(str, where))}); {fix}."
         )
     if wavelengths.size < 2:
         return
@@ -114,8 +119,8 @@ def check_wavelengths(wavelengths: np.ndarray, source: str) -> None:
         order = "increasing" if direction > 0 else "decreasing"
         raise DataError(
             f"{source}: wavelengths are not in order: {wavelengths[k]:g} follows "
-            f"{wavelengths[k - 1]:g} in an otherwise {order} axis (spectral column {k + 1}); "
-            f"sort the spectral columns by wavelength."
+            f"{wavelengths[k - 1]:g} in an otherwise {order} axis ({place} {k + 1}); "
+            f"{'sort the spectral columns by wavelength' if table else 'export it again'}."
         )
 
 
