@@ -1,4 +1,4 @@
-"""Output folders: marked as spectune's, written whole, and never replaced unless spectune wrote them.
+"""Output folders: marked as spectune's, written whole, replaced only when spectune wrote them.
 
 Every folder a command creates holds ``MARKER``, a small JSON file listing what spectune wrote
 there. ``--overwrite`` replaces a folder only when that marker is present and the folder holds

@@ -319,7 +319,8 @@ def test_overwrite_replaces_a_spectune_folder_only_once_the_new_output_is_comple
     old = (root / "prev" / "metrics.json").read_text()
     assert main([*BASE, "--seed", "1", "--out", "prev", "--overwrite"]) == 0
     new = json.loads((root / "prev" / "metrics.json").read_text())
-    assert (root / "prev" / "metrics.json").read_text() != old and new["data"]["split"]["seed"] == 1
+    assert (root / "prev" / "metrics.json").read_text() != old
+    assert new["data"]["split"]["seed"] == 1
     assert sorted(p.name for p in (root / "prev").iterdir()) == [MARKER, "metrics.json"]
     assert sorted(p.name for p in root.iterdir()) == sorted(p.name for p in template.iterdir())
 

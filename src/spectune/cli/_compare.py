@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-
-from spectune._json import write_json
 from pathlib import Path
 
+from spectune._json import write_json
 from spectune._outdir import check_out_dir, staged_output
 from spectune.cli._common import add_data_arguments, input_paths, load_dataset
 from spectune.cli._tune import add_tuning_arguments, settings_from

@@ -19,7 +19,8 @@ def integer(low: int, *, zero: bool = False) -> Callable[[str], int]:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give {allowed}")
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not an integer; give {allowed}") from None
         if value < low and not (zero and value == 0):
             raise argparse.ArgumentTypeError(f"{value} is out of range; give {allowed}")
         return value

@@ -105,14 +105,10 @@ def scan_layout(path: Path, sep: str) -> Layout:
                 lines.append(number)
     if quoted:
         return _scan_with_csv(path, sep)
-    if header is None:
-        raise DataError(f"{path}: the file is empty; expected a header line and one row a sample.")
-    if not lines:
-        raise DataError(f"{path}: the file has a header but no data rows; add one row a sample.")
-    names = [field.decode(encoding) for field in header]
+    names = None if header is None else [field.decode(encoding) for field in header]
     if names and encoding == "utf-8-sig":
         names[0] = names[0].removeprefix("\ufeff")
-    return Layout(names, np.asarray(lines), encoding)
+    return _layout(path, names, lines, encoding)
 
 
 def _scan_with_csv(path: Path, sep: str) -> Layout:
@@ -137,6 +133,10 @@ def _scan_with_csv(path: Path, sep: str) -> Layout:
             if len(record) != len(header):
                 _ragged(path, reader.line_num, len(record), len(header), sep)
             lines.append(reader.line_num)
+    return _layout(path, header, lines, encoding)
+
+
+def _layout(path: Path, header: list[str] | None, lines: list[int], encoding: str) -> Layout:
     if header is None:
         raise DataError(f"{path}: the file is empty; expected a header line and one row a sample.")
     if not lines:
