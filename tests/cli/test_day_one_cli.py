@@ -79,6 +79,41 @@ def test_predict_without_the_target_column_prints_no_score(
     assert list(pd.read_csv(tmp_path / "p.csv").columns) == ["sample", "pred_y"]
 
 
+def _write_jcamp(path: Path, wavelengths: np.ndarray, y: np.ndarray) -> None:
+    """One spectrum as plain (AFFN) JCAMP-DX XY pairs."""
+    pairs = "\n".join(f"{x:.2f} {v:.9g}" for x, v in zip(wavelengths, y, strict=True))
+    path.write_text(f"##TITLE={path.stem}\n##JCAMP-DX=4.24\n##DATA TYPE=INFRARED SPECTRUM\n"
+                    f"##XUNITS=1/CM\n##YUNITS=ABSORBANCE\n##NPOINTS={len(y)}\n"
+                    f"##XYPOINTS=(XY..XY)\n{pairs}\n##END=\n")
+
+
+def test_fit_and_predict_on_a_folder_of_instrument_files(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table's spectra written one JCAMP-DX file each, targets keyed by file name: fit and
+    predict read them as they read the table."""
+    table = pd.read_csv(files["train"])
+    spectra = read_table(files["train"], target="y", id_column="sample")
+    folder = tmp_path / "spectra"
+    folder.mkdir()
+    for name, row in zip(table["sample"], spectra.flat_X(), strict=True):
+        _write_jcamp(folder / f"{name}.jdx", spectra.wavelengths, row)
+    table[["sample", "y"]].to_csv(tmp_path / "lab.csv", index=False)
+    model = tmp_path / "model"
+    assert main(["fit", str(folder), "--targets", str(tmp_path / "lab.csv"), "--target", "y",
+                 "--arch", "mlp", "--epochs", "3", "--out", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(model), f"{folder}/*.jdx", "--targets",
+                 str(tmp_path / "lab.csv"), "--out", "-"]) == 0
+    out, err = capsys.readouterr()
+    predicted = pd.read_csv(io.StringIO(out))
+    assert list(predicted.columns) == ["sample", "y", "pred_y"]
+    assert list(predicted["sample"]) == list(table["sample"])  # file names, in name order
+    expected = load_model(model).predict(spectra.flat_X())[:, 0]
+    np.testing.assert_allclose(predicted["pred_y"], expected, rtol=1e-5)
+    assert err.startswith("RMSEP y ")
+
+
 def test_python_dash_m_spectune_runs_the_command_line() -> None:
     done = subprocess.run([sys.executable, "-m", "spectune", "--version"], capture_output=True,
                           text=True, timeout=60)
