@@ -7,6 +7,7 @@ from pathlib import Path
 
 from spectune._outdir import record_added
 from spectune.analysis._report import write_report
+from spectune.cli._options import integer
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +20,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage",
                         help="Optuna storage URL of the study when the run used --storage "
                         "(default: sqlite:///DIR/study.db)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=integer(0), default=0,
                         help="seed of the importance forest and of the sampled spectra drawn")
     parser.set_defaults(func=run)
 
