@@ -76,8 +76,8 @@ def test_without_interval_no_bounds_are_written(folders, tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("model", "level", "message"),
     [
-        ("with", "1.5", r"--interval 1\.5: the level must lie strictly between 0 and 1, e\.g\."),
-        ("with", "0", r"--interval 0: the level must lie strictly between 0 and 1"),
+        ("with", "1.5", r"argument --interval: 1\.5 is not a fraction strictly between 0 and 1"),
+        ("with", "0", r"argument --interval: 0 is not a fraction strictly between 0 and 1"),
         ("without", "0.9", (r"--interval with \S*without: the model folder holds no "
                             r"out-of-fold residuals.*`spectune tune` stores them")),
         ("classifier", "0.9", r"prediction intervals are for regression models"),

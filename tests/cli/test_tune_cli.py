@@ -109,8 +109,10 @@ def test_resume_refuses_other_data(files: SimpleNamespace, finished: Path,
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--trials", "0"], "--trials must be >= 1, got 0."),
-    (["--cv-folds", "1"], "--cv must be 0 (hold-out tuning set) or >= 2 folds, got 1."),
+    (["--trials", "0"], "argument --trials: 0 is out of range; give an integer >= 1 "
+                        "(see spectune tune --help)"),
+    (["--cv-folds", "1"], "argument --cv-folds: 1 is out of range; give 0 or an integer >= 2 "
+                          "(see spectune tune --help)"),
 ])
 def test_bad_settings_are_one_line_errors(files: SimpleNamespace, tmp_path: Path,
                                           capsys: pytest.CaptureFixture, args: list[str],

@@ -38,7 +38,7 @@ def test_create_stores_what_a_worker_needs(
     study_files: SimpleNamespace, journal: str, capsys: pytest.CaptureFixture
 ) -> None:
     attrs = optuna.load_study(study_name="shared", storage=_journal(journal)).user_attrs
-    assert attrs["data"]["train"] == str(study_files.train.resolve())
+    assert attrs["data"]["train"] == [str(study_files.train.resolve())]
     assert (attrs["data"]["target"], attrs["data"]["test"], attrs["data"]["seed"]) == (["y"], None,
                                                                                       0)
     assert attrs["settings"]["n_trials"] == 5 and attrs["space"]["parameters"]["batch_size"] == 16
@@ -95,7 +95,8 @@ def test_a_worker_with_other_data_is_refused_in_one_line(
      ("no study 'nope' in JournalStorage; create it first with spectune tune ... --storage URL "
       "--study nope --workers 0.")),
     (["worker", "--storage", "journal:///{folder}/study.log", "--study", "shared",
-      "--max-trials", "0"], "--max-trials must be >= 1, got 0."),
+      "--max-trials", "0"], ("argument --max-trials: 0 is out of range; give an integer >= 1 "
+                             "(see spectune worker --help)")),
 ])
 def test_worker_refusals(study_files: SimpleNamespace, journal: str,
                          capsys: pytest.CaptureFixture, args: list[str], message: str) -> None:

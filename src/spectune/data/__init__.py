@@ -6,6 +6,7 @@ from spectune.data._datasets import dataset_names, describe_dataset, export_data
 from spectune.data._grid import align_to_grid, parse_range
 from spectune.data._instruments import read_spectra
 from spectune.data._readers import from_numpy, from_pandas, read_table
+from spectune.data._sources import read_input
 from spectune.data._spectra import Spectra, Task
 from spectune.data._splits import (
     SplitIndices,
@@ -32,6 +33,7 @@ __all__ = [
     "load_dataset",
     "make_synthetic",
     "parse_range",
+    "read_input",
     "read_spectra",
     "read_table",
     "split_cal_tune",

@@ -37,6 +37,7 @@ from spectune.training._config import TrainConfig
 from spectune.training._conformal import ConformalSet
 from spectune.training._history import History
 from spectune.training._network import SpectralNetwork
+from spectune.training._schema import check_model_json
 
 __all__ = ["SavedModel", "load_model", "save_model"]
 
@@ -144,6 +145,7 @@ def load_model(folder: Path) -> SavedModel:
     """Read a model folder written by :func:`save_model`; never unpickles anything."""
     folder = Path(folder)
     meta = _read_json(folder)
+    check_model_json(meta, folder / JSON_NAME)  # before anything is built from it
     try:
         tensors = load_file(str(folder / TENSORS_NAME))
     except (FileNotFoundError, SafetensorError) as error:
@@ -334,9 +336,10 @@ def _read_json(folder: Path) -> dict[str, Any]:
         raise ModelFileError(f"{folder}: no {JSON_NAME}; is this a spectune model folder?")
     try:
         meta = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelFileError(f"{path}: not valid JSON ({error}).") from None
-    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+    if isinstance(meta, dict) and (meta.get("format") != FORMAT
+                                   or meta.get("format_version") != FORMAT_VERSION):
         raise ModelFileError(
             f"{path}: format {meta.get('format')!r} version {meta.get('format_version')!r}; "
             f"this spectune reads {FORMAT!r} version {FORMAT_VERSION}."

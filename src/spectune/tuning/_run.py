@@ -33,6 +33,7 @@ from spectune.training import resolve_device
 from spectune.training._files import load_model
 from spectune.training._lr_find import find_learning_rates
 from spectune.tuning._final import finish
+from spectune.tuning._materialise import check_names
 from spectune.tuning._objectives import Objective, default_objective
 from spectune.tuning._population_runner import run_population_study
 from spectune.tuning._progress import ProgressLine, one_line_trial_failures
@@ -197,6 +198,7 @@ def prepare(train: Spectra, settings: TuneSettings, *, test: Spectra | None = No
     one_line_trial_failures()
     pool, evaluations, test, split = _split(train, test, settings)
     space = space if space is not None else load_space(settings.space, task=pool.task)
+    check_names(space)  # a misspelt parameter fails here, not in every trial
     objective = Objective(settings.objective or default_objective(pool.task, pool.y),
                           tuple(settings.objective_weights), settings.pareto)
     if objective.task != pool.task:
