@@ -35,7 +35,7 @@ from spectune.data import (
     simulate_instrument,
 )
 from spectune.training._files import SavedModel
-from spectune.training._residual import pls_only_network
+from spectune.training._residual import fit_pls_baseline
 from spectune.transfer import METHODS, Context, match_standards, transfer_model
 
 OUT = Path(__file__).parent / "results" / "transfer.json"
@@ -48,8 +48,8 @@ N_CAL, N_TEST, POINTS = 200, 100, 300
 
 def pls_model(spectra: Spectra, seed: int) -> SavedModel:
     """spectune's PLS baseline as a model (what `tune` stores as its PLS member)."""
-    net = pls_only_network(spectra.flat_X(), spectra.y, seed=seed)
-    return SavedModel([net], np.ones(1), spectra.wavelengths, list(spectra.target_names))
+    pls = fit_pls_baseline(spectra.flat_X(), spectra.y, random_state=seed).linear
+    return SavedModel([pls], np.ones(1), spectra.wavelengths, list(spectra.target_names))
 
 
 def rmse(model: SavedModel, spectra: Spectra) -> float:

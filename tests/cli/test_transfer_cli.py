@@ -16,7 +16,7 @@ from spectune.preprocess import PreprocessingSpec
 from spectune.training import TrainConfig
 from spectune.training._files import load_model, save_model
 from spectune.training._network import fit_network
-from spectune.training._residual import pls_only_network
+from spectune.training._residual import fit_pls_baseline
 from spectune.transfer import METHODS, source_record
 
 N_STANDARDS = 10
@@ -45,8 +45,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                    random_state=0, scatter=0.0, baseline=0.0,
                                    signal_band=(1550.0, 1850.0))
     cal = np.arange(70)
-    net = pls_only_network(a.flat_X()[cal], a.y[cal], routes=("raw",))
-    save_model(folder / "model", [net], wavelengths=a.wavelengths, target_names=["c0"])
+    pls = fit_pls_baseline(a.flat_X()[cal], a.y[cal], routes=("raw",)).linear
+    save_model(folder / "model", [pls], wavelengths=a.wavelengths, target_names=["c0"])
     chosen = cal[kennard_stone(a.flat_X()[cal], N_STANDARDS)]
     _table(a, chosen, folder / "A.csv", target=False)
     _table(b, chosen[::-1], folder / "B.csv")
@@ -78,7 +78,8 @@ def test_transfer_then_predict_on_the_new_instrument(files: Path, monkeypatch, c
     out = capsys.readouterr().out
     assert "chosen:" in out and all(name in out for name in METHODS)
     assert sorted(p.name for p in Path("moved").iterdir()) == [
-        "metrics.json", "model.json", "model.safetensors", "report.html"]
+        ".spectune-output.json", "metrics.json", "model.json", "model.safetensors",
+        "report.html"]
     metrics = json.loads(Path("moved/metrics.json").read_text())["transfer"]
     assert [r["method"] for r in metrics["methods"]] == list(METHODS)
     record = load_model(Path("moved")).transfer.record

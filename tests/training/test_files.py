@@ -198,7 +198,7 @@ def test_preprocessing_arrays_of_the_wrong_length_are_refused(saved, tmp_path: P
         (lambda f: (f / "model.json").write_text('{"format": "spectune-model", '),
          r"model\.json: not valid JSON"),
         (lambda f: _edit_json(f, lambda meta: meta.update(format_version=99)),
-         r"version 99; this spectune reads 'spectune-model' version 1"),
+         r"version 99; this spectune reads 'spectune-model' version 2"),
         (lambda f: (f / "model.safetensors").unlink(), r"model\.safetensors: cannot be read"),
         (lambda f: (f / "model.safetensors").write_bytes(b"\x00garbage"),
          r"model\.safetensors: cannot be read"),

@@ -47,7 +47,6 @@ def test_predict_maps_the_spectra_in_and_corrects_the_output(model: SavedModel) 
     moved = replace(model, transfer=transfer)
     np.testing.assert_allclose(moved.predict(X), by_hand, rtol=1e-6)
     np.testing.assert_allclose(moved.predict(X[:, None, :]), by_hand, rtol=1e-6)
-    np.testing.assert_allclose(moved.interval_predict(X), by_hand, rtol=1e-6)
     np.testing.assert_allclose(moved.to_master(X), X @ transfer.matrix + transfer.offset)
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from spectune.data import InstrumentResponse, Spectra, kennard_stone, make_instrument_pair
 from spectune.training._files import SavedModel
-from spectune.training._residual import pls_only_network
+from spectune.training._residual import fit_pls_baseline
 from spectune.transfer import Standards, match_standards
 
 N_CAL, N_TEST = 70, 30
@@ -46,8 +46,8 @@ def make_case(response: InstrumentResponse, *, seed: int = 0, n_standards: int =
     a, b, _ = make_instrument_pair(N_CAL + N_TEST, points, second=response, random_state=seed,
                                        scatter=0.0, baseline=0.0, signal_band=(1550.0, 1850.0))
     cal, test = np.arange(N_CAL), np.arange(N_CAL, N_CAL + N_TEST)
-    net = pls_only_network(a.flat_X()[cal], a.y[cal], routes=("raw",), seed=seed)
-    model = SavedModel([net], np.ones(1), a.wavelengths, list(a.target_names))
+    pls = fit_pls_baseline(a.flat_X()[cal], a.y[cal], routes=("raw",), random_state=seed).linear
+    model = SavedModel([pls], np.ones(1), a.wavelengths, list(a.target_names))
     chosen = cal[kennard_stone(a.flat_X()[cal], n_standards)]
     return Case(model, match_standards(a[chosen], b[chosen]), a, b, cal, test)
 

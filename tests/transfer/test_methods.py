@@ -72,16 +72,16 @@ def test_slope_bias_is_a_least_squares_line_on_the_predictions(offset_case) -> N
 def test_recalibration_refits_the_pls_on_calibration_plus_weighted_standards(shift_case) -> None:
     a, standards, model = shift_case.a, shift_case.standards, shift_case.model
     calibration = a[shift_case.cal]
-    linear = model.members[0].linear
+    pls = model.members[0]
     moved = Recalibration().fit(Context(model, calibration), standards,
                                 {"weight": 3, "extra_components": 1})
     X = np.vstack([calibration.flat_X().astype(np.float64), *[standards.slave] * 3])
     Y = np.vstack([calibration.y, *[standards.y] * 3])
-    reference = pls_pipeline("raw", linear.n_components + 1).fit(X, Y)
+    reference = pls_pipeline("raw", pls.settings["n_components"] + 1).fit(X, Y)
     new = shift_case.b.flat_X()[shift_case.test].astype(np.float64)
     np.testing.assert_allclose(moved.predict(new), reference.predict(new), rtol=1e-6, atol=1e-9)
-    assert moved.members[0].linear.n_components == linear.n_components + 1
-    assert model.members[0].linear is linear  # the source model is left as it was
+    assert moved.members[0].settings["n_components"] == pls.settings["n_components"] + 1
+    assert model.members[0] is pls  # the source model is left as it was
     assert Recalibration().unavailable(Context(model)) is not None
 
 
@@ -119,7 +119,7 @@ def test_unpaired_standards_are_refused(ids_a, ids_b, message: str) -> None:
 
 
 def test_every_public_name_resolves() -> None:
-    import spectune.transfer as transfer
+    from spectune import transfer
 
     assert sorted(transfer.__all__) == sorted(set(transfer.__all__))
     for name in transfer.__all__:

@@ -41,12 +41,17 @@ from spectune.analysis._model_plots import (
     plot_comparison,
     plot_confusion,
     plot_explanation,
-    plot_pls_coefficients,
     plot_pred_obs,
     plot_spectra,
     plot_training_curves,
 )
 from spectune.analysis._parallel import ParallelInfo, get_parallel_info, plot_parallel
+from spectune.analysis._pls_plots import (
+    PLSCurveInfo,
+    get_pls_curve_info,
+    plot_pls_coefficients,
+    plot_pls_curve,
+)
 from spectune.analysis._report import load_run, write_report
 from spectune.analysis._search_plots import (
     HistoryInfo,
@@ -100,6 +105,9 @@ __all__ = [
     "plot_lr_range",
     "plot_parallel",
     "plot_pls_coefficients",
+    "plot_pls_curve",
+    "get_pls_curve_info",
+    "PLSCurveInfo",
     "plot_pred_obs",
     "plot_slices",
     "plot_spectra",

@@ -1,12 +1,13 @@
-"""The HTML report of a tuning run: one self-contained file that says how the CNN fared.
+"""The HTML report of a tuning run: one self-contained file that says how the final model fared.
 
 ``write_report(out)`` reads what ``spectune tune`` left in ``out`` (metrics.json, the Optuna
-study, the model folder, the kept trials, predictions.csv, spectra.safetensors) and writes
-``out/report.html`` plus every figure as PNG and SVG in ``out/figures/``. The verdict (CNN vs
-PLS on the test set) comes first, then the data, the search, the importance of each
-hyperparameter, the model, what it looks at, and last how to reproduce the run. Every part
-that cannot be made (too few trials, no test set, no kept trials, an MLP without conv layers,
-a Pareto study...) becomes a note; only a folder that is no run at all is refused.
+study, the model folder, predictions.csv, spectra.safetensors) and writes ``out/report.html``
+plus every figure as PNG and SVG in ``out/figures/``. The verdict (the final model against the
+best model of the table on the test set, the stack, the data roles) comes first, then the data,
+the search, the importance of each hyperparameter, the model, what it looks at, and last how
+to reproduce the run. Every part that cannot be made (too few trials, no test set, a purely
+linear final model, an MLP without conv layers, a Pareto study...) becomes a note; only a
+folder that is no run at all is refused.
 
 The analysis functions draw every figure; this module only reads the folder and lays out the
 page (:mod:`spectune.analysis._report_sections`, ``_report_search`` and ``_report_model``).
@@ -98,7 +99,7 @@ class RunFolder:
         return np.asarray(self.model.classes).tolist()
 
     def column(self, model: str, sets: tuple[str, ...]) -> np.ndarray | None:
-        """``observed``, ``cnn`` or ``pls`` values of the rows in ``sets``, ``[n, targets]``
+        """``observed``, ``final`` or ``pls`` values of the rows in ``sets``, ``[n, targets]``
         for regression, labels ``[n]`` (as text) for classes; None when none."""
         table = self.predictions
         if table is None:
@@ -139,9 +140,10 @@ def load_run(run_dir: str | Path, *, storage: str | None = None) -> RunFolder:
     except (OSError, ValueError) as error:
         raise SpectuneError(f"{metrics_file}: cannot be read ({error}); rerun the tuning or "
                             "restore the file.") from None
-    if not isinstance(metrics, dict) or not {"cnn", "pls", "study"} <= set(metrics):
+    if not isinstance(metrics, dict) or not {"final", "pls", "study"} <= set(metrics):
         raise SpectuneError(f"{metrics_file}: not the metrics of a `spectune tune` run (it "
-                            "needs the cnn, pls and study sections); give a tune --out folder.")
+                            "needs the final, pls and study sections); give a tune --out "
+                            "folder (a run of an older spectune: run it again).")
     run = RunFolder(path, metrics)
     _load_study(run, storage)
     _load_model(run)
@@ -181,7 +183,7 @@ def _load_model(run: RunFolder) -> None:
 def _load_tables(run: RunFolder) -> None:
     file = run.path / PREDICTIONS
     if file.is_file():
-        labels = {c: str for c in ("set", "sample", "observed", "cnn", "pls")}
+        labels = {c: str for c in ("set", "sample", "observed", "final", "pls")}
         run.predictions = pd.read_csv(file, dtype=labels if run.task == "classification"
                                       else {"set": str, "sample": str})
     else:
@@ -195,7 +197,8 @@ def _load_tables(run: RunFolder) -> None:
 def build_sections(run: RunFolder, figures: Figures, *, seed: int = 0) -> list[Section]:
     """Every section in report order; one that fails becomes a note, the others go on."""
     makers = (
-        ("verdict", "1. Verdict: CNN vs PLS on the test set", parts.verdict),
+        ("verdict", "1. Verdict: the final model against the best model of the table",
+         parts.verdict),
         ("data", "2. Data", parts.data),
         ("search", "3. Search", search_parts.search),
         ("importance", "4. Hyperparameter importance", search_parts.importance),

@@ -16,7 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from spectune.analysis._report_html import Section, fmt, image, kv_table, note, page, para, table
+from spectune.analysis._report_html import (
+    Section,
+    esc,
+    fmt,
+    image,
+    kv_table,
+    note,
+    page,
+    para,
+    table,
+)
 
 __all__ = ["write_transfer_report"]
 
@@ -28,8 +38,8 @@ def write_transfer_report(path: str | Path, metrics: Mapping[str, Any]) -> Path:
     transfer = metrics["transfer"]
     record, cv = transfer["record"], transfer["cv"]
     source = record.get("source_model") or {}
-    sections = [_choice(transfer), _methods(transfer), _settings(transfer),
-                _held_out(transfer, metrics.get("target", []))]
+    sections = [_choice(transfer, metrics.get("command")), _methods(transfer),
+                _settings(transfer), _held_out(transfer, metrics.get("target", []))]
     subtitle = (f"{source.get('path', 'model')} moved to a new instrument with "
                 f"{record['standards']['n']} transfer standards: {transfer['method']} "
                 f"({cv['kind']} CV over the standards).")
@@ -39,7 +49,7 @@ def write_transfer_report(path: str | Path, metrics: Mapping[str, Any]) -> Path:
     return Path(path)
 
 
-def _choice(transfer: Mapping[str, Any]) -> Section:
+def _choice(transfer: Mapping[str, Any], command: str | None) -> Section:
     record, cv = transfer["record"], transfer["cv"]
     rows = {r["method"]: r for r in transfer["methods"]}
     none = rows["none"].get("cv_rmse")
@@ -63,6 +73,8 @@ def _choice(transfer: Mapping[str, Any]) -> Section:
                   "reference values": record["standards"]["references"]},
                  caption="What the moved model was made from"),
     )
+    if command:
+        section.add(para("Reproduce with:"), f"<pre>{esc(command)}</pre>")
     return section
 
 

@@ -11,6 +11,7 @@ from spectune.data._second_instrument import (
     make_instrument_pair,
     simulate_instrument,
 )
+from spectune.data._sources import read_input
 from spectune.data._spectra import Spectra, Task
 from spectune.data._splits import (
     SplitIndices,
@@ -39,6 +40,7 @@ __all__ = [
     "make_instrument_pair",
     "make_synthetic",
     "parse_range",
+    "read_input",
     "read_spectra",
     "read_table",
     "simulate_instrument",

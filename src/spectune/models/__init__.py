@@ -13,8 +13,16 @@ from spectune.models._arch import (
     validate_arch,
 )
 from spectune.models._arch_params import MLP, ArchPreset, PassosCNN, ShenCNN, resolve_arch
-from spectune.models._baselines import reference_models, run_baselines
+from spectune.models._baselines import (
+    FittedBaseline,
+    fit_baselines,
+    pls_cv_curve,
+    reference_models,
+    run_baselines,
+    score_baseline,
+)
 from spectune.models._build import SpectralNet, build_model
+from spectune.models._linear import LinearModel
 from spectune.models._pls_cv import (
     DEFAULT_ROUTES,
     PLSDAClassifierCV,
@@ -28,14 +36,19 @@ __all__ = [
     "DEFAULT_ROUTES",
     "MLP",
     "ArchPreset",
+    "FittedBaseline",
+    "LinearModel",
     "PLSDAClassifierCV",
     "PLSRegressionCV",
     "PassosCNN",
     "ShenCNN",
+    "fit_baselines",
+    "pls_cv_curve",
     "pls_pipeline",
     "reference_models",
     "resolve_arch",
     "run_baselines",
+    "score_baseline",
     "DEFAULT_MAX_PARAMS",
     "PASSOS_L2_BETA",
     "ArchSpec",

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from spectune.training import Callback, TrainConfig, train
-from spectune.training._files import SavedModel
+from spectune.training._files import Member, SavedModel
 from spectune.training._network import SpectralNetwork
 from spectune.transfer._methods import Context, Method, Setting
 from spectune.transfer._standards import Standards
@@ -50,7 +50,7 @@ class FineTuning(Method):
         if context.model.task != "regression":
             return "fine-tunes regression models"
         if not any(has_network(m) for m in context.model.members):
-            return "the model has no network to fine-tune (PLS only)"
+            return "the model has no network to fine-tune (linear members only)"
         return None
 
     def grid(self, context: Context, n_train: int) -> list[Setting]:
@@ -71,20 +71,24 @@ class FineTuning(Method):
         return [by_setting[s["layers"], s["epochs"]] for s in grid]
 
 
-def has_network(member: SpectralNetwork) -> bool:
-    """Whether ``member`` has a network that adds something (a PLS-only member's adds zero)."""
+def has_network(member: Member) -> bool:
+    """Whether ``member`` is a network that adds something (a linear member is none; a
+    PLS-residual network whose output layer is zero adds nothing to its PLS)."""
+    if not isinstance(member, SpectralNetwork):
+        return False
     if member.linear is None:
         return True
     return any(bool(p.detach().abs().sum() > 0) for p in member.model.output.parameters())
 
 
 def _tune_members(context: Context, standards: Standards, layers: str, epochs: int,
-                  X_watch: np.ndarray | None = None) -> tuple[list[SpectralNetwork], list[Any]]:
+                  X_watch: np.ndarray | None = None) -> tuple[list[Member], list[Any]]:
     """Every network member fine-tuned; the ensemble's predictions of ``X_watch`` per epoch."""
     model = context.model
-    members, watched = [], []
+    members: list[Member] = []
+    watched = []
     for i, member in enumerate(model.members):
-        if not has_network(member):
+        if not isinstance(member, SpectralNetwork) or not has_network(member):
             members.append(member)
             if X_watch is not None:
                 watched.append([member.predict(X_watch)] * epochs)
@@ -95,7 +99,8 @@ def _tune_members(context: Context, standards: Standards, layers: str, epochs: i
         watched.append(per_epoch)
     if X_watch is None:
         return members, []
-    ensemble = [sum(w * preds[e] for w, preds in zip(model.weights, watched, strict=True))
+    weights = model.weights.reshape(len(model.members), -1)  # one column per target
+    ensemble = [sum(w * preds[e] for w, preds in zip(weights, watched, strict=True))
                 for e in range(epochs)]
     return members, ensemble
 

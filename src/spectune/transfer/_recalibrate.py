@@ -1,13 +1,14 @@
 """Recalibration: the model's PLS refitted on its calibration data plus the new standards.
 
 A model folder does not hold its calibration spectra, so this method needs them given back
-(``--calibration``, measured on the model's instrument, with references). Each member's PLS
-part keeps its preprocessing route and is refitted, with the standards measured on the new
-instrument added, so the new PLS learns to ignore the directions in which the instruments
-differ. The settings are how much the standards weigh (each added ``weight`` times, since a few
-standards among hundreds of calibration spectra barely move a least-squares fit) and how many
-latent variables beyond the model's own the refit may use (the instrument difference can take
-one). A PLS-residual network keeps its network part as it was.
+(``--calibration``, measured on the model's instrument, with references). Each PLS of the model
+(a PLS member, or the PLS part of a PLS-residual network) keeps its preprocessing route and is
+refitted with the standards measured on the new instrument added, so the new PLS learns to
+ignore the directions in which the instruments differ. The settings are how much the standards
+weigh (each added ``weight`` times, since a few standards among hundreds of calibration spectra
+barely move a least-squares fit) and how many latent variables beyond the model's own the refit
+may use (the instrument difference can take one). A PLS-residual network keeps its network part
+as it was; a model with other members (Ridge, networks without PLS) is not recalibrated.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from spectune.models import pls_pipeline
-from spectune.training._files import SavedModel
-from spectune.training._residual import LinearPLS
+from spectune.models import LinearModel, pls_pipeline
+from spectune.training._files import Member, SavedModel
+from spectune.training._network import SpectralNetwork
 from spectune.transfer._methods import Context, Method, Setting
 from spectune.transfer._standards import Standards
 
@@ -30,7 +31,7 @@ EXTRA_COMPONENTS = (0, 1, 2)
 
 
 class Recalibration(Method):
-    """Refit each member's PLS on calibration spectra (A) plus the standards (B).
+    """Refit each PLS of the model on calibration spectra (A) plus the standards (B).
 
     Settings: ``weight`` (copies of each standard) and ``extra_components``.
     """
@@ -41,8 +42,8 @@ class Recalibration(Method):
     def unavailable(self, context: Context) -> str | None:
         if context.calibration is None:
             return "needs the model's calibration data (--calibration)"
-        if any(member.linear is None for member in context.model.members):
-            return "the model has members without a PLS part to refit"
+        if any(_pls_of(member) is None for member in context.model.members):
+            return "the model has members without a PLS to refit (Ridge, plain networks)"
         return None
 
     def grid(self, context: Context, n_train: int) -> list[Setting]:
@@ -50,19 +51,34 @@ class Recalibration(Method):
 
     def fit(self, context: Context, standards: Standards, setting: Setting) -> SavedModel:
         calibration = context.calibration
-        assert calibration is not None and calibration.y is not None  # unavailable() said so
+        if calibration is None or calibration.y is None or standards.y is None:
+            raise ValueError("recalibration needs calibration data and standards with "
+                             "reference values")
         copies = setting["weight"]
         X = np.vstack([calibration.flat_X().astype(np.float64), *[standards.slave] * copies])
         Y = np.vstack([calibration.y, *[standards.y] * copies])
-        members = [replace(m, linear=_refit(m.linear, X, Y, setting["extra_components"]))
+        members = [_with_pls(m, _refit(_pls_of(m), X, Y, setting["extra_components"]))
                    for m in context.model.members]
         return replace(context.model, members=members)
 
 
-def _refit(linear: LinearPLS | None, X: np.ndarray, Y: np.ndarray, extra: int) -> LinearPLS:
-    """``linear``'s route and latent variables (plus ``extra``) refitted on ``X, Y``."""
-    assert linear is not None
-    route = linear.preprocessing.routes[0]
-    components = min(linear.n_components + extra, len(X) - 1, X.shape[1])
-    pipeline = pls_pipeline(route, components).fit(X, Y)
-    return LinearPLS.from_pipeline(pipeline, route, X)
+def _pls_of(member: Member) -> LinearModel | None:
+    """The member's PLS: itself, or a residual network's PLS part (None: it has none)."""
+    pls = member.linear if isinstance(member, SpectralNetwork) else member
+    return pls if isinstance(pls, LinearModel) and pls.name == "pls" else None
+
+
+def _with_pls(member: Member, pls: LinearModel) -> Member:
+    return replace(member, linear=pls) if isinstance(member, SpectralNetwork) else pls
+
+
+def _refit(pls: LinearModel | None, X: np.ndarray, Y: np.ndarray, extra: int) -> LinearModel:
+    """``pls``'s route and latent variables (plus ``extra``) refitted on ``X, Y``."""
+    if pls is None:
+        raise ValueError("a member without PLS cannot be recalibrated")
+    route = pls.preprocessing.routes[0]
+    own = int((pls.settings or {}).get("n_components", 1))
+    components = min(own + extra, len(X) - 1, X.shape[1])
+    fitted = pls_pipeline(route, components).fit(X, Y).named_steps["pls"]
+    return LinearModel.from_fitted("pls", route, fitted, X,
+                                   settings={"n_components": components})

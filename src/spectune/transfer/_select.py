@@ -154,7 +154,7 @@ def transfer_model(
                                            "references": standards.y is not None},
               "source_model": dict(source) if source is not None else None}
     transfer = replace(fitted.transfer or TransferMap(), record=record)
-    moved = replace(fitted, transfer=transfer, conformal=None, interval_members=None)
+    moved = replace(fitted, transfer=transfer, conformal=None)
     result = TransferResult(moved, best["method"], best["setting"], rows, cv_info)
     result.held_out = {"ids": standards.ids.tolist(), "reference": reference.tolist(),
                        "predictions": {r["method"]: oof[r["method"], r["index"]].tolist()
