@@ -74,3 +74,23 @@ def test_fine_tuning_on_the_standards_moves_the_network(network_case) -> None:
             < network_case.rmse_on_b(network_case.model) / 3)
     epochs = {r["setting"]["epochs"] for r in result.rows if r["method"] == "fine-tuning"}
     assert max(epochs) == 100 and min(epochs) == 1
+
+
+def test_a_pls_residual_network_keeps_its_pls_part(shift_case) -> None:
+    """Fine-tuning moves the network only; recalibration refits the PLS part only."""
+    from spectune.transfer import Context
+    from spectune.transfer._recalibrate import Recalibration
+
+    a, cal, standards = shift_case.a, shift_case.cal, shift_case.standards
+    net = fit_network(a.flat_X()[cal], a.y[cal], preprocessing=PreprocessingSpec(("raw",)),
+                      arch=MLP(units=(8,)), config=TrainConfig(max_epochs=20, seed=0),
+                      pls_residual=True)
+    tuned, _ = fine_tune(net, standards.slave, standards.y, layers="all", epochs=3)
+    assert tuned.linear is not None
+    np.testing.assert_array_equal(tuned.linear.coef, net.linear.coef)
+    model = SavedModel([net], np.ones(1), a.wavelengths, ["c0"])
+    moved = Recalibration().fit(Context(model, a[cal]), standards,
+                                {"weight": 3, "extra_components": 0}).members[0]
+    assert not np.array_equal(moved.linear.coef, net.linear.coef)
+    for name, value in net.model.state_dict().items():
+        assert torch.equal(moved.model.state_dict()[name], value)
