@@ -2,22 +2,32 @@
 
 ``--interval 0.9`` adds split-conformal prediction intervals (regression), computed by MAPIE from
 the conformalization data stored in the model folder (:mod:`spectune.training._conformal`).
+A model folder with an applicability domain adds ``t2``, ``q`` and ``in_domain`` columns, and one
+warning line when more than ``--domain-warning`` of the spectra lie outside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from spectune.data import align_to_grid, read_table
 from spectune.exceptions import SpectuneError
+from spectune.models._domain import DOMAIN_WARNING, outside_warning
 from spectune.training._conformal import check_level, predict_interval
 from spectune.training._files import load_model
+
+if TYPE_CHECKING:
+    from spectune.models import ApplicabilityDomain
+
+log = logging.getLogger("spectune")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "predict", help="predict with a saved model folder",
         description="One row per sample: the sample id if any, then pred_<target> per target "
         "(regression; with --interval also lower_<target> and upper_<target>) or the class and "
-        "one probability column per class.",
+        "one probability column per class; with a model that stores its calibration domain, "
+        "t2, q and in_domain (Hotelling T2 and Q residual both under their limits).",
     )
     parser.add_argument("model", type=Path, help="model folder (from fit or tune)")
     parser.add_argument("data", type=Path, help="table of spectra on the training grid")
@@ -39,6 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "probability LEVEL, e.g. 0.9 (regression models that store "
                         "conformalization data, as tune's do); they are centred on the model "
                         "the data were held out from, which may differ a little from pred_")
+    parser.add_argument("--domain-warning", type=float, default=DOMAIN_WARNING,
+                        metavar="FRACTION",
+                        help="warn when more than FRACTION of the spectra lie outside the "
+                        f"model's calibration domain (default {DOMAIN_WARNING:g})")
     parser.set_defaults(func=run)
 
 
@@ -52,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.overwrite:
         raise SpectuneError(f"--out {args.out}: file exists; choose another path or pass "
                             "--overwrite.")
+    if not 0 <= args.domain_warning <= 1:
+        raise SpectuneError(f"--domain-warning {args.domain_warning:g}: give a fraction between "
+                            "0 and 1, e.g. 0.1.")
     model = load_model(args.model)
     spectra = read_table(args.data, id_column=args.id_column)
     spectra = align_to_grid(_cut(spectra, model.wavelengths), model.wavelengths,
@@ -74,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         table["pred_class"] = model.classes[proba.argmax(axis=1)]
         for i, label in enumerate(model.classes):
             table[f"proba_{label}"] = proba[:, i]
+    if model.domain is not None:
+        _add_domain(table, model.domain, X, args.domain_warning)
     _write_atomically(table, args.out)
     print(f"wrote {len(table)} predictions to {args.out}")
     return 0
@@ -87,6 +107,16 @@ def _intervals(model, X: np.ndarray,  # type: ignore[no-untyped-def]
     except SpectuneError as error:
         raise SpectuneError(f"--interval with {args.model}: {error}") from None
     return lower, upper
+
+
+def _add_domain(table: pd.DataFrame, domain: ApplicabilityDomain, X: np.ndarray,
+                warn_above: float) -> None:
+    """``t2``, ``q`` and ``in_domain`` columns; one warning when too many lie outside."""
+    scores = domain.score(X)
+    table["t2"], table["q"], table["in_domain"] = scores.t2, scores.q, scores.in_domain
+    message = outside_warning(domain.summary(X), above=warn_above)
+    if message:
+        log.warning("%s See the in_domain column.", message)
 
 
 def _cut(spectra, wavelengths: np.ndarray):  # type: ignore[no-untyped-def]

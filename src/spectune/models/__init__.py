@@ -1,4 +1,5 @@
-"""Model specs and builders: ArchSpec (plain dataclasses) -> torch module; presets; baselines."""
+"""Model specs and builders: ArchSpec (plain dataclasses) -> torch module; presets; baselines;
+the applicability domain (PCA with Hotelling T2 and Q limits) every model carries."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ from spectune.models._arch import (
 from spectune.models._arch_params import MLP, ArchPreset, PassosCNN, ShenCNN, resolve_arch
 from spectune.models._baselines import reference_models, run_baselines
 from spectune.models._build import SpectralNet, build_model
+from spectune.models._domain import (
+    ApplicabilityDomain,
+    DomainScores,
+    outside_warning,
+    read_domain,
+    write_domain,
+)
 from spectune.models._pls_cv import (
     DEFAULT_ROUTES,
     PLSDAClassifierCV,
@@ -25,6 +33,11 @@ from spectune.models._presets import PASSOS_L2_BETA, mlp, passos_cnn, shen_cnn
 
 __all__ = [
     "ACTIVATIONS",
+    "ApplicabilityDomain",
+    "DomainScores",
+    "outside_warning",
+    "read_domain",
+    "write_domain",
     "DEFAULT_ROUTES",
     "MLP",
     "ArchPreset",

@@ -8,7 +8,9 @@ of the data it was trained on. Tensors are named ``m<i>.model.<param>`` and
 ``m<i>.pls.coef``, ``m<i>.pls.intercept`` and ``m<i>.pls.pre.<fitted attribute path>``.
 A folder may also hold conformalization data for prediction intervals (``conformal.safetensors``
 with ``X`` and ``y``, described under ``"conformal"`` in the JSON) and a separate interval model
-(``"interval_members"``, tensors ``i<k>.*``): see :mod:`spectune.training._conformal`.
+(``"interval_members"``, tensors ``i<k>.*``): see :mod:`spectune.training._conformal`; and its
+applicability domain (``domain.json`` and ``domain.safetensors``): see
+:mod:`spectune.models._domain`.
 A folder whose JSON and tensors disagree is refused.
 """
 
@@ -28,7 +30,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from spectune.exceptions import ModelFileError
-from spectune.models import ArchSpec, build_model
+from spectune.models import ApplicabilityDomain, ArchSpec, build_model, read_domain, write_domain
 from spectune.preprocess._spec import PreprocessingSpec, fitted_arrays, restore_fitted_arrays
 from spectune.training._config import TrainConfig
 from spectune.training._conformal import ConformalSet
@@ -50,7 +52,8 @@ class SavedModel:
     """A loaded model folder: its members, their weights, and the data it expects.
 
     ``conformal`` holds the conformalization data of prediction intervals, if any, and
-    ``interval_members`` the model they were held out from when it is not ``members``.
+    ``interval_members`` the model they were held out from when it is not ``members``;
+    ``domain`` the calibration domain that flags spectra unlike the calibration spectra.
     """
 
     members: list[SpectralNetwork]
@@ -60,6 +63,7 @@ class SavedModel:
     info: dict[str, Any] = field(default_factory=dict)
     conformal: ConformalSet | None = None
     interval_members: list[SpectralNetwork] | None = None
+    domain: ApplicabilityDomain | None = None
 
     @property
     def task(self) -> str:
@@ -95,12 +99,14 @@ def save_model(
     info: dict[str, Any] | None = None,
     conformal: ConformalSet | None = None,
     interval_members: Sequence[SpectralNetwork] | None = None,
+    domain: ApplicabilityDomain | None = None,
 ) -> None:
     """Write ``members`` (one network or an ensemble) to ``folder`` (created if needed).
 
     ``conformal``: data the interval model never fitted on, kept for prediction intervals
     (regression). The interval model is ``interval_members`` (averaged) when given, e.g. the
     best trial's network trained on calibration data only, else ``members`` themselves.
+    ``domain``: a fitted :class:`~spectune.models.ApplicabilityDomain` of the calibration spectra.
     """
     weights = np.full(len(members), 1.0 / len(members)) if weights is None else np.asarray(weights)
     tensors: dict[str, np.ndarray] = {}
@@ -138,6 +144,7 @@ def save_model(
     }
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    write_domain(folder, domain, members[0].in_shape)  # first: a domain that does not fit fails
     save_file(tensors, str(folder / TENSORS_NAME))
     if conformal is None:
         (folder / CONFORMAL_NAME).unlink(missing_ok=True)
@@ -177,6 +184,7 @@ def load_model(folder: Path) -> SavedModel:
         meta.get("info", {}),
         _read_conformal(folder, meta.get("conformal")),
         interval or None,
+        read_domain(folder, members[0].in_shape),
     )
 
 
