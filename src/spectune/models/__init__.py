@@ -29,6 +29,7 @@ from spectune.models._pls_cv import (
     PLSRegressionCV,
     pls_pipeline,
 )
+from spectune.models._screening import screen_outliers
 from spectune.models._presets import PASSOS_L2_BETA, mlp, passos_cnn, shen_cnn
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "reference_models",
     "resolve_arch",
     "run_baselines",
+    "screen_outliers",
     "DEFAULT_MAX_PARAMS",
     "PASSOS_L2_BETA",
     "ArchSpec",

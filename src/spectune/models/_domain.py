@@ -211,23 +211,21 @@ class ApplicabilityDomain(BaseEstimator):
 
     def _n_components(self, Z: np.ndarray) -> int:
         """Fewest components reaching ``explained_variance``, within the caps (docstring)."""
-        full = PCA(svd_solver="full").fit(Z)
-        if not np.isfinite(full.explained_variance_ratio_).all() or full.explained_variance_[0] <= 0:
+        if not np.isfinite(Z).all() or not Z.var(axis=0).sum() > 0:
             raise DataError("the calibration spectra do not vary after preprocessing "
                             f"{self.preprocessing_.name}; a domain needs spectra that differ.")
-        cumulative = np.cumsum(full.explained_variance_ratio_)
+        cumulative = np.cumsum(PCA(svd_solver="full").fit(Z).explained_variance_ratio_)
         wanted = int(np.searchsorted(cumulative, self.explained_variance)) + 1
         n, n_folds = len(Z), min(self.cv, len(Z))
         smallest_fold = n - int(np.ceil(n / n_folds))
         return max(1, min(wanted, self.max_components, Z.shape[1] - 1, smallest_fold - 1))
 
     def _check_params(self) -> None:
-        for name in ("confidence", "explained_variance"):
+        for name, top in (("confidence", ")"), ("explained_variance", "]")):
             value = getattr(self, name)
-            top_closed = name == "explained_variance"
-            if not isinstance(value, numbers.Real) or not (0 < value < 1 or top_closed and value == 1):
-                raise ValueError(f"{name} must lie in (0, 1{']' if top_closed else ')'}; "
-                                 f"got {name}={value!r}.")
+            real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if not real or not (0 < value < 1 or (top == "]" and value == 1)):
+                raise ValueError(f"{name} must lie in (0, 1{top}; got {name}={value!r}.")
         for name, low in (("max_components", 1), ("cv", 2)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
@@ -336,9 +334,9 @@ def _restore(meta: dict[str, Any], tensors: dict[str, np.ndarray],
     pca.mean_, pca.components_ = tensors["pca.mean"], tensors["pca.components"]
     pca.explained_variance_ = tensors["pca.explained_variance"]
     p = int(np.prod(spec.output_shape(channels, points)))
-    if pca.mean_.shape != (p,) or pca.components_.shape != (k, p) or pca.explained_variance_.shape != (k,):
-        raise ValueError(f"PCA arrays of shapes {pca.mean_.shape}, {pca.components_.shape}, "
-                         f"{pca.explained_variance_.shape} for {k} components of {p} features")
+    shapes = pca.mean_.shape, pca.components_.shape, pca.explained_variance_.shape
+    if shapes != ((p,), (k, p), (k,)):
+        raise ValueError(f"PCA arrays of shapes {shapes} for {k} components of {p} features")
     pca.n_components_, pca.n_features_in_, pca.n_samples_ = k, p, n
     domain = ApplicabilityDomain(spec, **{name: meta[name] for name in _PARAMS})
     domain._check_params()
