@@ -31,11 +31,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 from chemotools.outliers import HotellingT2, QResiduals
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
 from sklearn.base import BaseEstimator, clone
 from sklearn.decomposition import PCA
 from sklearn.model_selection import KFold
-from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
 from sklearn.utils.validation import check_is_fitted
 
 from spectune.exceptions import DataError, ModelFileError
@@ -117,11 +117,13 @@ class ApplicabilityDomain(BaseEstimator):
 
     Examples
     --------
+    >>> import numpy as np
     >>> from spectune.data import make_synthetic
-    >>> spectra, _ = make_synthetic(40, 100, random_state=0)
-    >>> domain = ApplicabilityDomain("snv").fit(spectra.X)
-    >>> domain.score(spectra.X[:3] * 0.0 + 1.0).in_domain
-    array([False, False, False])
+    >>> X = make_synthetic(40, 100, random_state=0)[0].flat_X()
+    >>> domain = ApplicabilityDomain("snv").fit(X[:30])
+    >>> band = 0.3 * np.exp(-0.5 * ((np.arange(100) - 35) / 2) ** 2)  # new to the domain
+    >>> domain.score(np.vstack([X[30:33], X[30:31] + band])).in_domain
+    array([ True,  True,  True, False])
     """
 
     def __init__(
