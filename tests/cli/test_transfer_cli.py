@@ -11,7 +11,7 @@ import pytest
 
 from spectune.cli import main
 from spectune.data import InstrumentResponse, Spectra, kennard_stone, make_instrument_pair
-from spectune.models import MLP
+from spectune.models import MLP, ApplicabilityDomain
 from spectune.preprocess import PreprocessingSpec
 from spectune.training import TrainConfig
 from spectune.training._files import load_model, save_model
@@ -46,7 +46,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                    signal_band=(1550.0, 1850.0))
     cal = np.arange(70)
     pls = fit_pls_baseline(a.flat_X()[cal], a.y[cal], routes=("raw",)).linear
-    save_model(folder / "model", [pls], wavelengths=a.wavelengths, target_names=["c0"])
+    save_model(folder / "model", [pls], wavelengths=a.wavelengths, target_names=["c0"],
+               domain=ApplicabilityDomain("raw").fit(a.flat_X()[cal]))
     chosen = cal[kennard_stone(a.flat_X()[cal], N_STANDARDS)]
     _table(a, chosen, folder / "A.csv", target=False)
     _table(b, chosen[::-1], folder / "B.csv")
@@ -78,8 +79,8 @@ def test_transfer_then_predict_on_the_new_instrument(files: Path, monkeypatch, c
     out = capsys.readouterr().out
     assert "chosen:" in out and all(name in out for name in METHODS)
     assert sorted(p.name for p in Path("moved").iterdir()) == [
-        ".spectune-output.json", "metrics.json", "model.json", "model.safetensors",
-        "report.html"]
+        ".spectune-output.json", "domain.json", "domain.safetensors", "metrics.json",
+        "model.json", "model.safetensors", "report.html"]
     metrics = json.loads(Path("moved/metrics.json").read_text())["transfer"]
     assert [r["method"] for r in metrics["methods"]] == list(METHODS)
     record = load_model(Path("moved")).transfer.record
@@ -91,6 +92,11 @@ def test_transfer_then_predict_on_the_new_instrument(files: Path, monkeypatch, c
                      out_file]) == 0
     assert _rmse(Path("after.csv"), Path("B_test.csv")) < 0.05 * _rmse(Path("before.csv"),
                                                                        Path("B_test.csv"))
+    # the domain judges the spectra the model sees: B's as they are lie outside A's domain,
+    # B's moved by the transfer lie inside (the domain is the source model's, kept)
+    assert metrics["method"] in {"ds", "pds", "sst"}  # a wavelength shift: a spectral map
+    assert pd.read_csv("before.csv")["in_domain"].mean() < 0.2
+    assert pd.read_csv("after.csv")["in_domain"].mean() > 0.8
     report = Path("moved/report.html").read_text()
     for heading in ("Choice", "Every method&#x27;s CV error", "Every setting tried",
                     "Held-out standards"):

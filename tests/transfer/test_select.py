@@ -9,6 +9,7 @@ import pytest
 
 from spectune.data import InstrumentResponse, kennard_stone, make_instrument_pair
 from spectune.exceptions import DataError
+from spectune.models import ApplicabilityDomain
 from spectune.training._files import SavedModel
 from spectune.training._residual import fit_pls_baseline
 from spectune.training._transfer_map import TransferMap
@@ -154,3 +155,27 @@ def test_several_targets_are_scored_each_and_chosen_together() -> None:
     assert result.model.predict(b.flat_X()[50:]).shape == (10, 2)
     if result.method == "slope-bias":
         assert result.model.transfer.bias.shape == (2,)
+
+
+def test_the_domain_judges_the_spectra_the_members_see(shift_case) -> None:
+    a, b, cal, test = shift_case.a, shift_case.b, shift_case.cal, shift_case.test
+    domain = ApplicabilityDomain("raw").fit(a.flat_X()[cal])
+    model = replace(shift_case.model, domain=domain)
+    moved = transfer_model(model, shift_case.standards, methods=["ds"]).model
+    assert moved.transfer.matrix is not None and moved.domain is domain
+    new = b.flat_X()[test]
+    assert domain.score(a.flat_X()[test]).in_domain.mean() > 0.9  # instrument A: inside
+    assert domain.score(new).in_domain.mean() < 0.2  # B as measured: outside
+    assert domain.score(moved.to_master(new)).in_domain.mean() > 0.8  # B moved onto A
+
+
+def test_recalibration_refits_the_domain_on_what_it_calibrates_on(shift_case) -> None:
+    a, cal = shift_case.a, shift_case.cal
+    domain = ApplicabilityDomain("raw").fit(a.flat_X()[cal])
+    model = replace(shift_case.model, domain=domain)
+    moved = transfer_model(model, shift_case.standards, methods=["recalibration"],
+                           calibration=a[cal]).model
+    assert moved.transfer.matrix is None
+    assert moved.domain is not domain and domain.n_samples_ == len(cal)
+    assert moved.domain.n_samples_ == len(cal) + len(shift_case.standards)
+    assert moved.domain.get_params() == domain.get_params()

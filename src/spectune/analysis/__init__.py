@@ -7,6 +7,7 @@ Each figure is a tested ``get_<figure>_info`` function that computes its data an
 from __future__ import annotations
 
 from spectune.analysis._convergence import ConvergenceInfo, get_convergence_info, plot_convergence
+from spectune.analysis._domain_plot import DomainInfo, get_domain_info, plot_domain
 from spectune.analysis._explain import (
     GradCamInfo,
     PLSCoefficientsInfo,
@@ -68,6 +69,7 @@ __all__ = [
     "ComparisonInfo",
     "ConfusionInfo",
     "ConvergenceInfo",
+    "DomainInfo",
     "GradCamInfo",
     "HistoryInfo",
     "ImportanceInfo",
@@ -84,6 +86,7 @@ __all__ = [
     "get_comparison_info",
     "get_confusion_info",
     "get_convergence_info",
+    "get_domain_info",
     "get_history_info",
     "get_importance_info",
     "get_parallel_info",
@@ -99,6 +102,7 @@ __all__ = [
     "plot_comparison",
     "plot_confusion",
     "plot_convergence",
+    "plot_domain",
     "plot_explanation",
     "plot_history",
     "plot_importance",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +18,21 @@ from spectune.cli._options import integer, non_negative, positive
 from spectune.estimators import SpectralCNNClassifier, SpectralCNNRegressor
 from spectune.exceptions import SpectuneError
 from spectune.metrics import classification_metrics, regression_metrics
-from spectune.models import ArchSpec
+from spectune.models import ApplicabilityDomain, ArchSpec, outside_warning
 from spectune.models._arch_params import MLP, PassosCNN, ShenCNN
 from spectune.preprocess._spec import PreprocessingSpec
 from spectune.training import TrainConfig
 from spectune.training._files import save_model
 
 _PRESETS = {"passos": PassosCNN, "shen": ShenCNN, "mlp": MLP}
+log = logging.getLogger("spectune")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Train one network (no tuning) on TRAIN, evaluate it once on the test "
-                          "data, and write the model folder OUT (model.json + model.safetensors) "
-                          "with metrics.json.")
+                          "data, and write the model folder OUT (model.json + model.safetensors, "
+                          "the calibration domain in domain.json + domain.safetensors) with "
+                          "metrics.json.")
     add_data_arguments(parser)
     parser.add_argument("--arch", default="passos",
                         help="passos, shen, mlp, or a YAML file (an ArchSpec, or "
@@ -71,10 +75,18 @@ def run(args: argparse.Namespace) -> int:
                 "n_params": estimator.network_.n_params},
         "data": describe(data, args.wl_range),
     }
+    # The domain: the network's routes without the column standardisation, which would
+    # blow up flat, noisy points.
+    domain = ApplicabilityDomain(dataclasses.replace(preprocessing, standardise=False),
+                                 random_state=args.seed).fit(data.train.flat_X())
+    metrics["domain"] = {"test": domain.summary(data.test.flat_X())}
     with staged_output(args.out, overwrite=args.overwrite, inputs=inputs) as stage:
         save_model(stage, [estimator.network_], wavelengths=data.train.wavelengths,
-                   target_names=list(data.train.target_names))
+                   target_names=list(data.train.target_names), domain=domain)
         write_json(stage / "metrics.json", metrics)
+    message = outside_warning(metrics["domain"]["test"], what="test spectra")
+    if message:
+        log.warning(message)
     key = "rmse" if task == "regression" else "balanced_accuracy"
     print(f"CNN test {key}: {test[key]:.4g}  (model in {args.out})")
     return 0

@@ -1,17 +1,20 @@
 """``spectune predict MODEL DATA --out preds.csv``: predictions from a saved model folder.
 
-``--interval 0.9`` adds split-conformal prediction intervals (regression), computed by MAPIE from
-the conformalization data stored in the model folder (:mod:`spectune.training._conformal`).
+``--interval 0.9`` adds conformal prediction intervals (regression), computed by MAPIE from the
+out-of-fold residuals stored in the model folder (:mod:`spectune.training._conformal`). A model
+that stores its calibration domain adds ``t2``, ``q`` and ``in_domain`` per spectrum, and one
+warning line when too many spectra lie outside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,8 +26,14 @@ from spectune.data._readers import frame_to_spectra, read_frame
 from spectune.data._sources import TABLE_SUFFIXES
 from spectune.data._validate import spectral_columns
 from spectune.exceptions import SpectuneError
+from spectune.models._domain import DOMAIN_WARNING, outside_warning
 from spectune.training._conformal import predict_interval
 from spectune.training._files import load_model
+
+if TYPE_CHECKING:
+    from spectune.models import ApplicabilityDomain
+
+log = logging.getLogger("spectune")
 
 STDOUT = Path("-")
 
@@ -34,8 +43,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         "One row per sample: the table's other columns (sample ids, reference values; the file "
         "name for instrument files; only --id-column when given), then pred_<target> per target "
         "(regression; with --interval also lower_<target> and upper_<target>) or the class and "
-        "one probability column per class. When the data hold the model's target column, the "
-        "error of prediction (RMSEP, or the accuracy) is printed.")
+        "one probability column per class; with a model that stores its calibration domain, "
+        "t2, q and in_domain (Hotelling T2 and Q residual both under their limits). When the "
+        "data hold the model's target column, the error of prediction (RMSEP, or the accuracy) "
+        "is printed.")
     parser.add_argument("model", type=Path, help="model folder (from fit or tune)")
     parser.add_argument("data", type=Path, nargs="+", metavar="DATA",
                         help="table of spectra on the training grid, or a folder, a quoted glob "
@@ -49,9 +60,12 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="replace an existing --out file (never an input)")
     parser.add_argument("--interval", type=fraction, metavar="LEVEL",
                         help="add conformal prediction intervals that cover the truth with "
-                        "probability LEVEL, e.g. 0.9 (regression models that store "
-                        "conformalization data, as tune's do); they are centred on the model "
-                        "the data were held out from, which may differ a little from pred_")
+                        "probability LEVEL, e.g. 0.9 (regression models that store out-of-fold "
+                        "residuals, as tune's do); pred_ lies inside them")
+    parser.add_argument("--domain-warning", type=fraction, default=DOMAIN_WARNING,
+                        metavar="FRACTION",
+                        help="warn when more than this fraction of the spectra lie outside the "
+                        f"model's calibration domain (default {DOMAIN_WARNING:g})")
     parser.set_defaults(func=run)
 
 
@@ -80,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         table["pred_class"] = pred
         for i, label in enumerate(model.classes):
             table[f"proba_{label}"] = proba[:, i]
+    if model.domain is not None:
+        _add_domain(table, model.domain, model.to_master(X), args.domain_warning)
     say = sys.stderr if args.out == STDOUT else sys.stdout
     if args.out == STDOUT:
         table.to_csv(sys.stdout, index=False)
@@ -172,6 +188,16 @@ def _intervals(model: Any, X: np.ndarray,
     except SpectuneError as error:
         raise SpectuneError(f"--interval with {args.model}: {error}") from None
     return lower, upper
+
+
+def _add_domain(table: pd.DataFrame, domain: ApplicabilityDomain, X: np.ndarray,
+                warn_above: float) -> None:
+    """``t2``, ``q`` and ``in_domain`` columns; one warning when too many lie outside."""
+    scores = domain.score(X)
+    table["t2"], table["q"], table["in_domain"] = scores.t2, scores.q, scores.in_domain
+    message = outside_warning(domain.summary(X), above=warn_above)
+    if message:
+        log.warning("%s See the in_domain column.", message)
 
 
 def _cut(spectra: Spectra, wavelengths: np.ndarray) -> Spectra:

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     with staged_output(args.out, overwrite=args.overwrite, inputs=inputs) as stage:
         save_model(stage, moved.members, wavelengths=model.wavelengths,
                    target_names=model.target_names, weights=moved.weights, info=model.info,
-                   transfer=moved.transfer)
+                   domain=moved.domain, transfer=moved.transfer)
         write_json(stage / "metrics.json", metrics)
         write_transfer_report(stage / "report.html", metrics)
     print(format_table(result.best_per_method()))

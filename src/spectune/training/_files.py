@@ -10,10 +10,12 @@ data they were trained on. Tensors are named ``m<i>.model.<param>`` and
 ``m<i>.pls.coef``, ``m<i>.pls.intercept`` and ``m<i>.pls.pre.<...>``; a linear member is
 ``m<i>.coef``, ``m<i>.intercept`` and ``m<i>.pre.<...>``. A folder may also hold the
 out-of-fold predictions behind its prediction intervals (``conformal.safetensors``, described
-under ``"conformal"``): see :mod:`spectune.training._conformal`. A model moved to another
+under ``"conformal"``): see :mod:`spectune.training._conformal`. A folder whose JSON and tensors
+disagree is refused. Its applicability domain sits beside it (``domain.json`` and
+``domain.safetensors``): see :mod:`spectune.models._domain`. A model moved to another
 instrument holds its corrections under ``"transfer"`` (tensors ``transfer.matrix``/``offset`` on
 the spectra in, ``transfer.slope``/``bias`` on the predictions out): see
-:mod:`spectune.training._transfer_map`. A folder whose JSON and tensors disagree is refused.
+:mod:`spectune.training._transfer_map`.
 """
 
 from __future__ import annotations
@@ -33,7 +35,14 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from spectune.exceptions import ModelFileError
-from spectune.models import ArchSpec, LinearModel, build_model
+from spectune.models import (
+    ApplicabilityDomain,
+    ArchSpec,
+    LinearModel,
+    build_model,
+    read_domain,
+    write_domain,
+)
 from spectune.preprocess._spec import PreprocessingSpec, fitted_arrays, restore_fitted_arrays
 from spectune.training._config import TrainConfig
 from spectune.training._conformal import ConformalSet
@@ -60,9 +69,10 @@ class SavedModel:
 
     ``weights`` is ``[n_members, n_targets]`` for regression (each target its own mix) and
     ``[n_members]`` for classes (on the probabilities). ``conformal`` holds the out-of-fold
-    predictions behind prediction intervals, if any. ``transfer`` corrects a model moved to
-    another instrument: spectra go through :meth:`to_master` first, predictions get its slope
-    and bias.
+    predictions behind prediction intervals, if any. ``domain``
+    is the calibration domain that flags spectra unlike the calibration spectra. ``transfer``
+    corrects a model moved to another instrument: spectra go through :meth:`to_master` first
+    (the domain too), predictions get its slope and bias.
     """
 
     members: list[Member]
@@ -71,6 +81,7 @@ class SavedModel:
     target_names: list[str]
     info: dict[str, Any] = field(default_factory=dict)
     conformal: ConformalSet | None = None
+    domain: ApplicabilityDomain | None = None
     transfer: TransferMap | None = None
 
     @property
@@ -108,14 +119,16 @@ def save_model(
     weights: npt.ArrayLike | None = None,
     info: dict[str, Any] | None = None,
     conformal: ConformalSet | None = None,
+    domain: ApplicabilityDomain | None = None,
     transfer: TransferMap | None = None,
 ) -> None:
     """Write ``members`` (one network, or a weighted mix of networks and linear models).
 
     ``weights``: ``[n_members]`` or, for regression, ``[n_members, n_targets]`` (default:
     equal). ``conformal``: out-of-fold predictions of exactly this model for its prediction
-    intervals (regression). ``transfer``: the corrections of a model moved to another
-    instrument.
+    intervals (regression).
+    ``domain``: a fitted :class:`~spectune.models.ApplicabilityDomain` of the calibration spectra.
+    ``transfer``: the corrections of a model moved to another instrument.
     """
     n = len(members)
     weights = np.full(n, 1.0 / n) if weights is None else np.asarray(weights, dtype=float)
@@ -151,6 +164,7 @@ def save_model(
     }
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    write_domain(folder, domain, members[0].in_shape)  # first: a domain that does not fit fails
     save_file(tensors, str(folder / TENSORS_NAME))
     if conformal is None:
         (folder / CONFORMAL_NAME).unlink(missing_ok=True)
@@ -191,6 +205,7 @@ def load_model(folder: Path) -> SavedModel:
         list(meta["target_names"]),
         meta.get("info", {}),
         _read_conformal(folder, meta.get("conformal")),
+        read_domain(folder, members[0].in_shape),
         transfer,
     )
 

@@ -92,6 +92,11 @@ class Method(abc.ABC):
         """Predictions of the new instrument's spectra ``X_held``, one array per setting."""
         return [self.fit(context, train, setting).predict(X_held) for setting in grid]
 
+    def finish(self, context: Context, standards: Standards, moved: SavedModel) -> SavedModel:
+        """The chosen fit completed with what predictions do not use. By default it keeps the
+        source model's applicability domain, which scores the spectra the members see."""
+        return moved
+
 
 class NoCorrection(Method):
     """The model as it is: what not transferring costs."""

@@ -8,7 +8,8 @@ ignore the directions in which the instruments differ. The settings are how much
 weigh (each added ``weight`` times, since a few standards among hundreds of calibration spectra
 barely move a least-squares fit) and how many latent variables beyond the model's own the refit
 may use (the instrument difference can take one). A PLS-residual network keeps its network part
-as it was; a model with other members (Ridge, networks without PLS) is not recalibrated.
+as it was; a model with other members (Ridge, networks without PLS) is not recalibrated. The
+moved model's applicability domain is refitted on the spectra it now calibrates on.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from sklearn.base import clone
 
 from spectune.models import LinearModel, pls_pipeline
 from spectune.training._files import Member, SavedModel
@@ -60,6 +62,14 @@ class Recalibration(Method):
         members = [_with_pls(m, _refit(_pls_of(m), X, Y, setting["extra_components"]))
                    for m in context.model.members]
         return replace(context.model, members=members)
+
+    def finish(self, context: Context, standards: Standards, moved: SavedModel) -> SavedModel:
+        """The domain refitted, with the source's settings, on what the PLS now calibrates on:
+        the calibration spectra and the standards measured on the new instrument."""
+        if moved.domain is None or context.calibration is None:
+            return moved
+        X = np.vstack([context.calibration.flat_X().astype(np.float64), standards.slave])
+        return replace(moved, domain=clone(moved.domain).fit(X))
 
 
 def _pls_of(member: Member) -> LinearModel | None:

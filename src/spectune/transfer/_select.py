@@ -143,7 +143,8 @@ def transfer_model(
                  else np.asarray(model.predict(standards.master)).reshape(len(standards), -1))
     rows, oof = _score(names, context, standards, folds, reference, methods is not None)
     best = _choose([r for r in rows if r["status"] == "ok"], one_se)
-    fitted = METHODS[best["method"]]().fit(context, standards, best["setting"])
+    chosen = METHODS[best["method"]]()
+    fitted = chosen.finish(context, standards, chosen.fit(context, standards, best["setting"]))
     cv_info = {"folds": len(folds), "kind": "leave-one-out" if len(folds) == len(standards)
                else f"{len(folds)}-fold", "seed": random_state,
                "rule": "one standard error" if one_se else "lowest",
