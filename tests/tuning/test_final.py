@@ -257,3 +257,10 @@ def test_screening_leaves_out_planted_outliers_of_the_pool_only(tmp_path: Path,
     assert {"syn-0003", "syn-0017"} <= set(screening["outlier_ids"])
     assert result.metrics["data"]["n_pool"] == 60 - screening["n_outliers"]
     assert result.metrics["data"]["n_test"] == 10
+
+
+def test_a_run_folder_stores_each_network_once(run: dict) -> None:
+    out = run["out"]
+    stored = sorted(str(p.relative_to(out)) for p in out.rglob("*.safetensors"))
+    assert stored == ["model/conformal.safetensors", "model/domain.safetensors",
+                      "model/model.safetensors", "spectra.safetensors"]
