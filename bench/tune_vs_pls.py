@@ -54,8 +54,8 @@ def main() -> None:
             result = tune(train, Path(tmp), settings, test=test)
             m = result.metrics
             rows.append({
-                "dataset": name, "cnn_rmse": m["cnn"]["test"]["rmse"],
-                "pls_rmse": m["pls"]["test"]["rmse"], "cnn_r2": m["cnn"]["test"]["r2"],
+                "dataset": name, "cnn_rmse": m["final"]["test"]["rmse"],
+                "pls_rmse": m["pls"]["test"]["rmse"], "cnn_r2": m["final"]["test"]["r2"],
                 "pls_r2": m["pls"]["test"]["r2"], "trials": m["study"]["n_trials"],
                 "wall_s": round(time.perf_counter() - start, 1),
                 "best_params": m["cnn"]["params"],

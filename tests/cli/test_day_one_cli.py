@@ -60,7 +60,8 @@ def test_predict_to_stdout_keeps_ids_and_prints_rmsep(
     assert main(["predict", str(files["model"]), str(files["train"]), "--out", "-"]) == 0
     out, err = capsys.readouterr()
     table = pd.read_csv(io.StringIO(out))
-    assert list(table.columns) == ["sample", "y", "pred_y"]  # the ids, without --id-column
+    # the ids, without --id-column; then the calibration domain's flags
+    assert list(table.columns) == ["sample", "y", "pred_y", "t2", "q", "in_domain"]
     assert list(table["sample"]) == [f"s{i:03d}" for i in range(40)]
     spectra = read_table(files["train"], target="y")
     expected = load_model(files["model"]).predict(spectra.flat_X())[:, 0]
@@ -76,7 +77,8 @@ def test_predict_without_the_target_column_prints_no_score(
     pd.read_csv(files["train"]).drop(columns="y").to_csv(new, index=False)
     assert main(["predict", str(files["model"]), str(new), "--out", str(tmp_path / "p.csv")]) == 0
     assert capsys.readouterr().out == f"wrote 40 predictions to {tmp_path / 'p.csv'}\n"
-    assert list(pd.read_csv(tmp_path / "p.csv").columns) == ["sample", "pred_y"]
+    assert list(pd.read_csv(tmp_path / "p.csv").columns) == ["sample", "pred_y", "t2", "q",
+                                                             "in_domain"]
 
 
 def _write_jcamp(path: Path, wavelengths: np.ndarray, y: np.ndarray) -> None:
@@ -107,7 +109,7 @@ def test_fit_and_predict_on_a_folder_of_instrument_files(
                  str(tmp_path / "lab.csv"), "--out", "-"]) == 0
     out, err = capsys.readouterr()
     predicted = pd.read_csv(io.StringIO(out))
-    assert list(predicted.columns) == ["sample", "y", "pred_y"]
+    assert list(predicted.columns) == ["sample", "y", "pred_y", "t2", "q", "in_domain"]
     assert list(predicted["sample"]) == list(table["sample"])  # file names, in name order
     expected = load_model(model).predict(spectra.flat_X())[:, 0]
     np.testing.assert_allclose(predicted["pred_y"], expected, rtol=1e-5)

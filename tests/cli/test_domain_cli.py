@@ -81,7 +81,8 @@ def test_domain_warning_threshold_is_an_option(fermentation, tmp_path: Path, cap
     assert _domain_warnings(caplog) == []
     assert _run("predict", fermentation["model"], fermentation["test"], "--out", out,
                 "--overwrite", "--domain-warning", "-0.5") == 2
-    assert "--domain-warning -0.5: give a fraction between 0 and 1" in capsys.readouterr().err
+    assert "--domain-warning: -0.5 is out of range; give a share from 0 to 1" in \
+        capsys.readouterr().err
 
 
 def test_baseline_screen_outliers_leaves_planted_outliers_out(tmp_path: Path, capsys) -> None:

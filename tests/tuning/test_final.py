@@ -227,3 +227,40 @@ def test_the_pls_inside_residual_networks_keeps_groups_together(tiny: Spectra, t
     space = {"parameters": {"pls_residual": True, "units": 4, "lr": 1e-2, "batch_size": 16}}
     tune(grouped, tmp_path / "run", quick(space=space, n_trials=1, candidates=1, test_size=0))
     assert calls and all(g is not None and len(np.unique(g)) < len(g) for g in calls)
+
+
+# --- trust: the calibration domain, outlier screening ---------------------------------------
+
+def test_the_final_model_carries_its_calibration_domain(run: dict) -> None:
+    metrics, out = run["metrics"], run["out"]
+    domain = load_model(out / "model").domain
+    assert domain is not None and metrics["domain"]["preprocessing"] == metrics["pls"][
+        "preprocessing"]  # the route PLS chose by CV
+    data = run["spectra"]
+    assert metrics["domain"]["pool"]["n"] == metrics["data"]["n_pool"]
+    assert metrics["domain"]["test"]["n"] == metrics["data"]["n_test"]
+    shifted = data.flat_X()[:10] * 1.5 + 0.5  # another instrument: gain and offset
+    assert not domain.score(shifted).in_domain.any()
+    assert domain.summary(shifted)["n_outside"] == 10
+
+
+def test_screening_leaves_out_planted_outliers_of_the_pool_only(tmp_path: Path,
+                                                                quick: Quick) -> None:
+    spectra = make_synthetic(70, 40, random_state=4)[0]
+    X = spectra.X.copy()
+    X[[3, 17], 0, :] += np.linspace(0, 5, 40)  # two calibration spectra far from the rest
+    X[65, 0, :] += np.linspace(0, 5, 40)       # and one test spectrum, which stays
+    planted = Spectra(X, spectra.wavelengths, y=spectra.y, ids=spectra.ids)
+    result = tune(planted[:60], tmp_path / "run", quick(n_trials=1, screen_outliers=True),
+                  test=planted[60:])
+    screening = result.metrics["screening"]
+    assert {"syn-0003", "syn-0017"} <= set(screening["outlier_ids"])
+    assert result.metrics["data"]["n_pool"] == 60 - screening["n_outliers"]
+    assert result.metrics["data"]["n_test"] == 10
+
+
+def test_a_run_folder_stores_each_network_once(run: dict) -> None:
+    out = run["out"]
+    stored = sorted(str(p.relative_to(out)) for p in out.rglob("*.safetensors"))
+    assert stored == ["model/conformal.safetensors", "model/domain.safetensors",
+                      "model/model.safetensors", "spectra.safetensors"]

@@ -332,7 +332,8 @@ def plot_comparison(info: ComparisonInfo, path: str | Path) -> list[Path]:
     return save_figure(figure, path)
 
 
-def plot_spectra(info: SpectraInfo, path: str | Path) -> list[Path]:
+def plot_spectra(info: SpectraInfo, path: str | Path, *, xlabel: str = "wavelength"
+                 ) -> list[Path]:
     """One panel per raw channel or route: mean ± sd and the sampled curves, by target/class."""
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
@@ -358,7 +359,7 @@ def plot_spectra(info: SpectraInfo, path: str | Path) -> list[Path]:
         ax.set(title=f"{info.title}: {name}" if len(info.panel_names) > 1 else info.title,
                ylabel=name)
         ax.legend(fontsize="small", loc="upper right")
-    axes[-1, 0].set_xlabel("wavelength")
+    axes[-1, 0].set_xlabel(xlabel)
     if norm is not None:
         from matplotlib.cm import ScalarMappable
 
@@ -370,7 +371,8 @@ def plot_spectra(info: SpectraInfo, path: str | Path) -> list[Path]:
 
 
 def plot_explanation(
-    explanations: GradCamInfo | Sequence[tuple[str, GradCamInfo]], path: str | Path
+    explanations: GradCamInfo | Sequence[tuple[str, GradCamInfo]], path: str | Path, *,
+    xlabel: str = "wavelength",
 ) -> list[Path]:
     """The relevance (shaded, right axis) over the mean raw spectrum; rows are groups (classes
     or target tertiles), columns are the preprocessing routes the network was fed."""
@@ -387,7 +389,7 @@ def plot_explanation(
             cam_ax.fill_between(info.wavelengths, 0.0, info.cam[r], color="C3", alpha=0.35)
             cam_ax.set_ylim(0.0, 1.05)
             ax.set_title(f"{label} (n={info.n_samples}), route {route}", fontsize="medium")
-            ax.set(xlabel="wavelength", ylabel="mean spectrum")
+            ax.set(xlabel=xlabel, ylabel="mean spectrum")
             cam_ax.set_ylabel(info.method.replace("_", " "))
     return save_figure(figure, path)
 

@@ -86,6 +86,11 @@ class RunFolder:
         return [str(self.metrics.get("target", "y"))]
 
     @property
+    def axis_label(self) -> str:
+        """The spectral axis as the user named it (``--axis``), else "wavelength"."""
+        return str(self.metrics.get("data", {}).get("axis") or "wavelength")
+
+    @property
     def wavelengths(self) -> np.ndarray | None:
         if self.arrays is not None and "wavelengths" in self.arrays:
             return np.asarray(self.arrays["wavelengths"], dtype=float)
@@ -221,7 +226,8 @@ def build_sections(run: RunFolder, figures: Figures, *, seed: int = 0) -> list[S
     return sections
 
 
-def write_report(run_dir: str | Path, *, seed: int = 0, storage: str | None = None) -> Path:
+def write_report(run_dir: str | Path, *, seed: int = 0, storage: str | None = None,
+                 axis: str | None = None) -> Path:
     """Write ``run_dir/report.html`` and ``run_dir/figures/`` (every figure as PNG and SVG).
 
     Parameters
@@ -232,6 +238,9 @@ def write_report(run_dir: str | Path, *, seed: int = 0, storage: str | None = No
         Seed of what the report draws at random: the fANOVA forest and the sampled spectra.
     storage : str, optional
         Optuna storage URL of the study, when it is not ``run_dir/study.db``.
+    axis : str, optional
+        Name and unit of the spectral axis ("wavenumber (cm⁻¹)"); default: the run's own
+        (``metrics.json``'s ``data.axis``), else "wavelength".
 
     Returns
     -------
@@ -245,6 +254,8 @@ def write_report(run_dir: str | Path, *, seed: int = 0, storage: str | None = No
         When ``run_dir`` is not the folder of a tuning run.
     """
     run = load_run(run_dir, storage=storage)
+    if axis:
+        run.metrics.setdefault("data", {})["axis"] = axis
     stage = Path(tempfile.mkdtemp(prefix=".report-", dir=run.path))
     try:
         figures = Figures(stage / FIGURES_NAME)

@@ -223,7 +223,8 @@ def _explain_network(run: RunFolder, figures: Figures, network: SpectralNetwork,
             return [*out, note(f"Attributions of an MLP need captum ({CAPTUM_INSTALL}); it is "
                                "not installed, so the network is not explained.")]
         name = "" if run.task == "classification" else f", target {run.target_names[target]}"
-        out.append(figures.draw(f"explanation_{target}", partial(plots.plot_explanation, groups),
+        out.append(figures.draw(f"explanation_{target}",
+                                partial(plots.plot_explanation, groups, xlabel=run.axis_label),
                                 caption=f"Where the final network looks{name}: relevance "
                                         "(shaded) over the mean spectrum, per group and route"))
     return out
@@ -246,7 +247,8 @@ def _pls_explained(run: RunFolder, figures: Figures, X: np.ndarray, y: np.ndarra
     names = run.target_names if classes is None else [str(c) for c in classes]
     fitted = SimpleNamespace(pipeline_=pipeline, preprocessing_=route)
     return figures.draw("pls_coefficients", lambda p: pls_plots.plot_pls_coefficients(
-        get_pls_coefficients_info(fitted, wavelengths=wl, target_names=names), p),
+        get_pls_coefficients_info(fitted, wavelengths=wl, target_names=names,
+                                  axis=run.axis_label), p),
         caption=f"PLS{'-DA' if classes is not None else ''} ({n_components} LV, route "
                 f"{route}) refitted on calibration+tuning: coefficients (of the "
                 "preprocessed, centred spectra) and VIP; VIP > 1 marks above-average variables")

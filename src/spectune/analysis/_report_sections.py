@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from spectune.analysis._domain_plot import get_domain_info, plot_domain
 from spectune.analysis._model_plots import get_spectra_info, plot_spectra
 from spectune.analysis._report_html import Figures, Section, esc, fmt, kv_table, note, para, table
 from spectune.metrics import REGRESSION_KEYS
@@ -57,6 +58,13 @@ def verdict(run: RunFolder, figures: Figures, section: Section, seed: int) -> No
         section.add(table(("model", *names), rows, caption="Test set, scored once after every "
                           "choice was made; every model was fitted on the same calibration + "
                           "tuning spectra"))
+        outside = metrics.get("domain", {}).get("test", {})
+        if outside.get("n_outside"):
+            section.add(note(
+                f"{outside['n_outside']} of {outside['n']} test spectra lie outside the "
+                f"calibration domain (Hotelling T2 or Q above their {outside['confidence']:.0%} "
+                "limits; section 2): their predictions extrapolate, and no cross-validation on "
+                "the calibration spectra could foresee how well."))
         n = final["test"].get("n")
         if isinstance(n, int) and n < SMALL_TEST:
             section.add(note(f"With only {n} test spectra, differences of a few percent are "
@@ -170,6 +178,13 @@ def data(run: RunFolder, figures: Figures, section: Section, seed: int) -> None:
     rows["training file"] = info.get("train_file")
     if info.get("range"):
         rows["--range"] = info["range"]
+    screening = run.metrics.get("screening")
+    if screening:
+        left = screening.get("outlier_ids") or screening.get("outliers") or []
+        rows["outlier screening (calibration only)"] = (
+            f"{screening['n_outliers']} of {screening['n']} spectra left out"
+            + (f": {', '.join(map(str, left[:10]))}{' ...' if len(left) > 10 else ''}"
+               if left else ""))
     if run.study is not None and "data_sha256" in run.study.user_attrs:
         rows["data checksum (SHA-256)"] = str(run.study.user_attrs["data_sha256"])[:16] + "…"
     section.add(kv_table(rows))
@@ -186,7 +201,7 @@ def data(run: RunFolder, figures: Figures, section: Section, seed: int) -> None:
     if y is not None and len(y) != len(X):
         y = None
     section.add(figures.draw("spectra_raw", lambda p: plot_spectra(get_spectra_info(
-        X, wavelengths=wl, y=y, random_state=seed), p),
+        X, wavelengths=wl, y=y, random_state=seed), p, xlabel=run.axis_label),
         caption="Calibration and tuning spectra, raw: mean ± sd and 20 samples coloured by y"))
     seen: set[str] = set()
     for i, network in enumerate(network_members(run)):
@@ -194,19 +209,46 @@ def data(run: RunFolder, figures: Figures, section: Section, seed: int) -> None:
         if key in seen:
             continue
         seen.add(key)
-        section.add(figures.draw(f"spectra_routes_{i}", partial(_routes, X, network, wl, y, seed),
+        section.add(figures.draw(f"spectra_routes_{i}",
+                                 partial(_routes, X, network, wl, y, seed, run.axis_label),
             caption=f"The same spectra through each preprocessing route of the final model "
                     f"(member {i}: {network.preprocessing.name}), before the column "
                     "standardisation"))
     if not seen:
         section.add(note(f"No network to show the preprocessing of: "
                          f"{run.missing.get('model', 'the final model is linear')}."))
+    section.add(*_domain(run, figures, X))
+
+
+def _domain(run: RunFolder, figures: Figures, pool: np.ndarray) -> list[str]:
+    """The calibration domain: how many spectra lie outside, and T2 against Q per set."""
+    domain = None if run.model is None else run.model.domain
+    summary = run.metrics.get("domain")
+    if domain is None or not summary or run.predictions is None:
+        return [note("No calibration domain to show (a model folder of an older spectune).")]
+    sets = run.predictions.loc[run.predictions["set"] != "test", "set"].to_numpy()
+    spectra = {"calibration": pool[sets == "cal"], "tuning": pool[sets == "tune"]}
+    if run.arrays is not None and "test" in run.arrays:
+        spectra["test"] = run.arrays["test"]
+    spectra = {name: X for name, X in spectra.items() if len(X)}
+    info = get_domain_info(domain, spectra)
+    rows = [(name, part["n"], part["n_outside"], part["fraction_outside"])
+            for name, part in (("calibration + tuning", summary.get("pool")),
+                               ("test", summary.get("test"))) if part]
+    return [para(f"Calibration domain: a PCA of the calibration + tuning spectra after the "
+                 f"route {summary.get('preprocessing')} ({info.n_components} components) with "
+                 f"Hotelling T2 and Q residual limits at {info.confidence:.0%}; a spectrum "
+                 "outside either limit is unlike the calibration spectra. spectune predict "
+                 "flags each spectrum (t2, q, in_domain)."),
+            table(("spectra", "n", "outside", "fraction outside"), rows),
+            figures.draw("domain", partial(plot_domain, info),
+                         caption="Hotelling T2 against Q residual per set, the limits dashed")]
 
 
 def _routes(X: np.ndarray, network: SpectralNetwork, wl: np.ndarray, y: np.ndarray | None,
-            seed: int, path: Path) -> list[Path]:
+            seed: int, axis: str, path: Path) -> list[Path]:
     return plot_spectra(get_spectra_info(X, preprocessing=network, wavelengths=wl, y=y,
-                                         random_state=seed), path)
+                                         random_state=seed), path, xlabel=axis)
 
 
 def network_members(run: RunFolder) -> list[SpectralNetwork]:

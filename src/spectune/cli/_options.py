@@ -48,6 +48,14 @@ def fraction(text: str) -> float:
     return value
 
 
+def share(text: str) -> float:
+    """A share that may be all or nothing, such as --domain-warning: 0 to 1."""
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{value:g} is out of range; give a share from 0 to 1")
+    return value
+
+
 def positive(text: str) -> float:
     """A number > 0 (seconds, a learning rate)."""
     value = _number(text)
@@ -73,3 +81,18 @@ def wavelength_range(text: str) -> str:
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error).rstrip(".")) from None
     return text
+
+
+#: ``--axis`` shortcuts: the names and units spectroscopists write on the spectral axis.
+AXES = {"wavelength": "wavelength (nm)", "wavenumber": "wavenumber (cm⁻¹)",
+        "raman": "Raman shift (cm⁻¹)", "energy": "energy (eV)"}
+
+
+def axis_label(text: str) -> str:
+    """``--axis``: a shortcut of :data:`AXES`, or the label as written ("2θ (°)")."""
+    label = AXES.get(text.strip().lower(), text.strip())
+    if not label:
+        raise argparse.ArgumentTypeError(f"give a name for the spectral axis, e.g. one of "
+                                         f"{', '.join(AXES)} or your own label")
+    return label
+

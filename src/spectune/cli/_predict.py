@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from spectune.cli._common import add_input_arguments
-from spectune.cli._options import fraction
+from spectune.cli._options import fraction, share
 from spectune.data import Spectra, align_to_grid, read_input
 from spectune.data._readers import frame_to_spectra, read_frame
 from spectune.data._sources import TABLE_SUFFIXES
@@ -62,7 +62,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="add conformal prediction intervals that cover the truth with "
                         "probability LEVEL, e.g. 0.9 (regression models that store out-of-fold "
                         "residuals, as tune's do); pred_ lies inside them")
-    parser.add_argument("--domain-warning", type=fraction, default=DOMAIN_WARNING,
+    parser.add_argument("--domain-warning", type=share, default=DOMAIN_WARNING,
                         metavar="FRACTION",
                         help="warn when more than this fraction of the spectra lie outside the "
                         f"model's calibration domain (default {DOMAIN_WARNING:g})")

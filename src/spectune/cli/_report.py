@@ -7,7 +7,7 @@ from pathlib import Path
 
 from spectune._outdir import record_added
 from spectune.analysis._report import write_report
-from spectune.cli._options import integer
+from spectune.cli._options import axis_label, integer
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -22,11 +22,14 @@ def register(parser: argparse.ArgumentParser) -> None:
                         "(default: sqlite:///DIR/study.db)")
     parser.add_argument("--seed", type=integer(0), default=0,
                         help="seed of the importance forest and of the sampled spectra drawn")
+    parser.add_argument("--axis", type=axis_label,
+                        help="name and unit of the spectral axis (default: the run's --axis, "
+                        "else wavelength): wavelength, wavenumber, raman, energy or a label")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    path = write_report(args.dir, seed=args.seed, storage=args.storage)
+    path = write_report(args.dir, seed=args.seed, storage=args.storage, axis=args.axis)
     record_added(args.dir, [path.name, "figures"])  # the run folder's list of spectune's files
     print(f"wrote {path} and {path.parent / 'figures'}/")
     return 0

@@ -49,7 +49,15 @@ def format_metrics(metrics: dict[str, Any]) -> str:
 
 
 def print_metrics(metrics: dict[str, Any]) -> None:
+    """The table, and one line when too many test spectra lie outside the calibration domain."""
     print(format_metrics(metrics))
+    test = metrics.get("domain", {}).get("test")
+    if test:
+        from spectune.models._domain import outside_warning
+
+        message = outside_warning(test, what="test spectra")
+        if message:
+            print(message)
 
 
 def _fmt(value: Any) -> str:

@@ -14,7 +14,7 @@ import torch
 from spectune._outdir import RunFolder, check_out_dir, staged_output
 from spectune.analysis import write_report
 from spectune.cli._common import Dataset, add_data_arguments, input_paths, load_dataset
-from spectune.cli._options import fraction, integer, non_negative, positive
+from spectune.cli._options import axis_label, fraction, integer, non_negative, positive
 from spectune.cli._table import print_metrics
 from spectune.cli._worker import data_reference, local_workers
 from spectune.exceptions import SpectuneError
@@ -95,6 +95,13 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--max-components", type=integer(1), default=d.max_components,
                    help="largest number of PLS latent variables tried (default "
                    f"{d.max_components})")
+    t.add_argument("--axis", type=axis_label,
+                   help="name and unit of the spectral axis in the report: wavelength (nm), "
+                   "wavenumber (cm-1), raman (Raman shift, cm-1), energy (eV), or your own label")
+    t.add_argument("--screen-outliers", action="store_true",
+                   help="leave out the calibration spectra flagged as outliers (Hotelling T2, Q "
+                   "and a cross-validated PLS residual, decided on the calibration data alone) "
+                   "before the search; off by default")
     t.add_argument("--tune-size", type=fraction, default=d.tune_size,
                    help="share of the training data held out as tuning set")
     s = parser.add_argument_group("storage")
@@ -117,7 +124,7 @@ def settings_from(args: argparse.Namespace) -> TuneSettings:
         study_name=args.study_name, resume=args.resume, seed=args.seed, device=args.device,
         max_epochs=args.max_epochs, patience=args.patience, lr_mode=args.lr_mode,
         candidates=args.candidates, max_components=args.max_components,
-        linear_routes=args.linear_routes,
+        linear_routes=args.linear_routes, screen_outliers=args.screen_outliers,
         population=args.population, split=args.split, test_size=args.test_size,
         tune_size=args.tune_size, show_progress=not args.quiet,
     )
@@ -189,7 +196,7 @@ def _tune_in(folder: Path, *, args: argparse.Namespace, settings: TuneSettings, 
         run_trials(found, settings, folder, worker=worker_name() if workers > 1 else None)
     result = finish_run(found, settings, folder, started=started,
                         data_info={"range": args.wl_range, "test_split": data.split,
-                                   "command": args.command_line})
+                                   "command": args.command_line, "axis": args.axis})
     print_metrics(result.metrics)
     print(f"wrote {args.out / 'metrics.json'}, model in {args.out / 'model'}")
     if args.report:

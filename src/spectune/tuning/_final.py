@@ -4,7 +4,8 @@ candidates (the best distinct trial configurations, PLS, Ridge; logistic regress
 -> out-of-fold predictions on one split of the pool (:mod:`spectune.tuning._crossfit`)
 -> stack weights fitted on them (:mod:`spectune.tuning._stack`; the stack may be purely linear)
 -> every candidate with weight refitted on the whole pool -> prediction intervals from the
-stack's out-of-fold residuals -> one model folder -> the test set scored once, through that
+stack's out-of-fold residuals, and the calibration domain (PCA, Hotelling T2 and Q of the pool
+after PLS's chosen route) -> one model folder -> the test set scored once, through that
 folder, after every choice. Nothing here reads the test targets before that last step.
 """
 
@@ -21,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from spectune.data import Spectra
 from spectune.exceptions import SpectuneError
 from spectune.metrics import classification_metrics, regression_metrics
-from spectune.models import fit_baselines, pls_cv_curve, score_baseline
+from spectune.models import ApplicabilityDomain, fit_baselines, pls_cv_curve, score_baseline
 from spectune.training import DivergedError
 from spectune.training._conformal import ConformalSet, coverage, predict_interval
 from spectune.training._files import load_model, save_model
@@ -69,8 +70,10 @@ def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
     conformal = None if classes is not None else ConformalSet(
         stack_oof, pool.y, f"out-of-fold predictions of the stack ({cv}, {pool.n_samples} "
                            "calibration+tuning spectra)")
+    route = baselines["pls"].route if "pls" in baselines else "snv"
+    domain = ApplicabilityDomain(route, random_state=settings.seed).fit(pool.X)
     save_model(out / "model", members, weights=weights[used], wavelengths=pool.wavelengths,
-               target_names=list(pool.target_names), conformal=conformal,
+               target_names=list(pool.target_names), conformal=conformal, domain=domain,
                info={"best_trial": best.number,
                      "members": [candidates[i].name for i in used]})
     model = load_model(out / "model")  # what is scored is what was saved
@@ -88,6 +91,10 @@ def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
     metrics["final"] = _final_section(pool, candidates, weights, used, stack_oof, cv, model)
     metrics["cnn"] = _search_section(found, best)
     metrics["roles"] = data_roles(found, cv, test)
+    metrics["domain"] = {"preprocessing": route, "pool": domain.summary(pool.X),
+                         **({} if test is None else {"test": domain.summary(test.X)})}
+    if found.screening is not None:
+        metrics["screening"] = found.screening
     write_predictions(out, pool, test, _sets(found), stack_oof, model, baselines)
     write_spectra(out, pool, test)
     metrics["final"]["wall_s"] = round(time.perf_counter() - began, 1)

@@ -29,6 +29,7 @@ import optuna
 from spectune._json import write_json
 from spectune.data import Spectra, cv_splitter, split_cal_tune, split_indices
 from spectune.exceptions import SpectuneError
+from spectune.models import screen_outliers
 from spectune.training import resolve_device
 from spectune.training._files import load_model
 from spectune.training._lr_find import find_learning_rates
@@ -106,6 +107,7 @@ class TuneSettings:
     candidates: int = 3
     linear_routes: tuple[str, ...] | None = None
     max_components: int = 20
+    screen_outliers: bool = False
     split: str = "auto"
     test_size: float = 0.2
     tune_size: float = 0.2
@@ -160,6 +162,7 @@ class Search:
     evaluations: list[Evaluation]
     objective: Objective
     split: dict[str, Any]
+    screening: dict[str, Any] | None = None
 
 
 def tune(train: Spectra, out: Path, settings: TuneSettings, *, test: Spectra | None = None,
@@ -196,7 +199,7 @@ def prepare(train: Spectra, settings: TuneSettings, *, test: Spectra | None = No
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     one_line_trial_failures()
-    pool, evaluations, test, split = _split(train, test, settings)
+    pool, evaluations, test, split, screening = _split(train, test, settings)
     space = space if space is not None else load_space(settings.space, task=pool.task)
     check_names(space)  # a misspelt parameter fails here, not in every trial
     objective = Objective(settings.objective or default_objective(pool.task, pool.y),
@@ -252,7 +255,7 @@ def prepare(train: Spectra, settings: TuneSettings, *, test: Spectra | None = No
         if settings.lr_mode == "range-test" else None,
         prune=settings.pruner != "none",
     )
-    return Search(study, runner, pool, test, evaluations, objective, split)
+    return Search(study, runner, pool, test, evaluations, objective, split, screening)
 
 
 def settings_from_study(attrs: dict[str, Any], **changes: Any) -> TuneSettings:
@@ -437,8 +440,10 @@ def _n_existing_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
 
 
 def _split(train: Spectra, test: Spectra | None, settings: TuneSettings
-           ) -> tuple[Spectra, list[Evaluation], Spectra | None, dict[str, Any]]:
-    """Pool (calibration+tuning), the evaluations over it, and the test set (None: no test)."""
+           ) -> tuple[Spectra, list[Evaluation], Spectra | None, dict[str, Any],
+                      dict[str, Any] | None]:
+    """Pool (calibration+tuning), the evaluations over it, the test set (None: no test) and,
+    with ``screen_outliers``, the screening report (decided on the pool alone)."""
     common = dict(method=settings.split, random_state=settings.seed)
     if test is None and settings.test_size == 0:
         split = {"test": "none", "seed": settings.seed, "method": settings.split}
@@ -449,15 +454,32 @@ def _split(train: Spectra, test: Spectra | None, settings: TuneSettings
                  "method": settings.split}
     else:
         split = {"test": "file", "seed": settings.seed, "method": settings.split}
+    screening = None
+    if settings.screen_outliers:
+        train, screening = _screened(train, settings.seed)
     if settings.cv:
         folds = cv_splitter(train, n_splits=settings.cv, random_state=settings.seed)
         evaluations = [Evaluation(np.asarray(a), np.asarray(b))
                        for a, b in folds.split(train.flat_X(), train.y, train.groups)]
         split["cv"] = settings.cv
-        return train, evaluations, test, split
+        return train, evaluations, test, split, screening
     parts = split_cal_tune(train, tune_size=settings.tune_size, **common)
     split["tune_size"] = settings.tune_size
-    return train, [Evaluation(parts.cal, parts.tune)], test, split
+    return train, [Evaluation(parts.cal, parts.tune)], test, split, screening
+
+
+def _screened(pool: Spectra, seed: int) -> tuple[Spectra, dict[str, Any]]:
+    """The pool without the spectra :func:`spectune.models.screen_outliers` flags (T2, Q and a
+    cross-validated PLS residual beyond robust limits), and its report; the test set is never
+    screened: it is scored as it comes."""
+    y = pool.y if pool.task == "regression" else None
+    outliers, report = screen_outliers(pool.flat_X(), y, random_state=seed)
+    if pool.ids is not None:
+        report["outlier_ids"] = [str(i) for i in pool.ids[outliers]]
+    if outliers.any():
+        log.warning("outlier screening left out %d of %d calibration spectra", outliers.sum(),
+                    pool.n_samples)
+    return pool[~outliers], report
 
 
 def _train_defaults(settings: TuneSettings) -> dict[str, Any]:
