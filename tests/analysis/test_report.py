@@ -81,7 +81,7 @@ def quick_tuning() -> Iterator[SimpleNamespace]:
         patch.setattr("optuna.study._optimize.gc", SimpleNamespace(collect=lambda: 0))
         yield SimpleNamespace(settings=TuneSettings(
             space=SPACE, n_trials=5, max_epochs=4, pruner="none", sampler="random",
-            show_progress=False, candidates=2, linear_routes=("raw",), max_components=4))
+            show_progress=False, candidates=2, linear_routes=("raw",), max_components=4, jobs=1))
 
 
 def _reported_run(folder: Path, task: str, settings: TuneSettings) -> Path:

@@ -19,7 +19,7 @@ def run_dir(study_files: SimpleNamespace) -> Path:
     assert main(["tune", str(study_files.train), "--target", "y", "--space",
                  str(study_files.space), "--out", str(out), "--trials", "2", "--epochs", "3",
                  "--pruner", "none", "--sampler", "random", "--quiet", "--routes", "raw",
-                 "--max-components", "4", "--no-report"]) == 0
+                 "--max-components", "4", "--jobs", "1", "--no-report"]) == 0
     return out
 
 

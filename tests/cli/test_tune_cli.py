@@ -31,7 +31,7 @@ SPACE = {"parameters": {
     "batch_size": 16,
 }}
 QUICK = ["--trials", "3", "--epochs", "4", "--pruner", "none", "--sampler", "random", "--quiet",
-         "--routes", "raw", "--max-components", "4"]
+         "--routes", "raw", "--max-components", "4", "--jobs", "1"]
 
 
 def _write_table(path: Path, *, seed: int = 0, n_samples: int = 60) -> Path:

@@ -15,7 +15,7 @@ from spectune.data import export_dataset
 
 pytestmark = pytest.mark.report
 QUICK = ["--trials", "1", "--epochs", "3", "--pruner", "none", "--sampler", "random", "--quiet",
-         "--routes", "raw", "--max-components", "4", "--candidates", "1", "--space"]
+         "--routes", "raw", "--max-components", "4", "--jobs", "1", "--candidates", "1", "--space"]
 SPACE = "parameters: {units: 4, lr: 0.003, batch_size: 16}\n"
 
 

@@ -18,7 +18,7 @@ from spectune.tuning._study import n_budget_trials
 pytestmark = pytest.mark.usefixtures("quick_refit")
 
 QUICK = ["--trials", "5", "--epochs", "4", "--pruner", "none", "--sampler", "random", "--quiet",
-         "--routes", "raw", "--max-components", "4"]
+         "--routes", "raw", "--max-components", "4", "--jobs", "1"]
 
 
 def _create(files: SimpleNamespace, storage: str, out: Path, *extra: str) -> int:

@@ -46,7 +46,7 @@ def quick(mlp_space: dict[str, Any]) -> Callable[..., TuneSettings]:
 
     def make(**changes: Any) -> TuneSettings:
         base = dict(space=mlp_space, n_trials=3, max_epochs=4, pruner="none", sampler="random",
-                    show_progress=False, linear_routes=("raw",), max_components=4)
+                    show_progress=False, linear_routes=("raw",), max_components=4, jobs=1)
         return TuneSettings(**{**base, **changes})
 
     return make

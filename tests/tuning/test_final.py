@@ -18,7 +18,7 @@ from spectune.models import PLSRegressionCV, fit_baselines
 from spectune.training._conformal import predict_interval
 from spectune.training._files import load_model
 from spectune.tuning import _crossfit, _trial
-from spectune.tuning._crossfit import final_folds, linear_candidate, network_candidate
+from spectune.tuning._crossfit import final_folds, linear_candidate, network_candidates
 from spectune.tuning._run import TuneSettings, prepare, run_trials, tune
 
 Quick = Callable[..., TuneSettings]
@@ -55,8 +55,8 @@ def test_a_network_in_a_fold_never_sees_its_out_of_fold_rows(
 
     monkeypatch.setattr(found.runner, "train", spy)
     folds = final_folds(found.pool, seed=0)
-    candidate = network_candidate(found.runner, found.study.best_trial, folds, seed=0,
-                                  tune_size=0.2)
+    (candidate,) = network_candidates(found.runner, [found.study.best_trial], folds, seed=0,
+                                      tune_size=0.2)
     assert len(seen) == len(folds)
     for (fold_train, fold_test), (fit_rows, stop_rows, epochs) in zip(folds, seen, strict=True):
         assert set(fit_rows) | set(stop_rows) == set(fold_train)  # an inner split of the fold
@@ -99,7 +99,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                               "lr": {"type": "float", "low": 3e-3, "high": 3e-2, "log": True},
                               "batch_size": 16}},
         n_trials=3, max_epochs=6, pruner="none", sampler="random", show_progress=False,
-        candidates=2, linear_routes=("raw",), max_components=4, seed=0)
+        candidates=2, linear_routes=("raw",), max_components=4, seed=0, jobs=1)
     result = tune(spectra, out, settings)
     return {"result": result, "out": out, "metrics": result.metrics, "spectra": spectra,
             "settings": settings}
@@ -159,6 +159,15 @@ def test_data_roles_are_written_down(run: dict) -> None:
     assert roles["stack weights"]["n"] == data["n_pool"]
     assert roles["test: scored once, after every choice"]["n"] == data["n_test"]
     assert "out of fold" in roles["prediction intervals (conformal)"]["spectra"]
+
+
+def test_the_final_model_does_not_depend_on_the_number_of_processes(run: dict,
+                                                                   tmp_path: Path) -> None:
+    import dataclasses
+    result = tune(run["spectra"], tmp_path / "two", dataclasses.replace(run["settings"], jobs=2))
+    assert result.metrics["final"]["weights"] == run["metrics"]["final"]["weights"]
+    assert (tmp_path / "two" / "model" / "model.safetensors").read_bytes() == \
+        (run["out"] / "model" / "model.safetensors").read_bytes()
 
 
 def test_purely_linear_when_the_networks_add_nothing(tmp_path: Path, quick: Quick) -> None:

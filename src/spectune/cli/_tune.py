@@ -89,6 +89,9 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--candidates", type=integer(1), default=d.candidates,
                    help="distinct best trials cross-fitted as candidates of the final stack, "
                    f"beside PLS and Ridge (default {d.candidates})")
+    t.add_argument("--jobs", type=integer(1), default=d.jobs,
+                   help="processes that train the final stage's networks (cross-fitting, "
+                   "refits), one thread each (default: one per core)")
     t.add_argument("--routes", type=_routes, dest="linear_routes",
                    help="preprocessing routes PLS and Ridge choose from by CV, comma-separated "
                    f"(default: {','.join(DEFAULT_ROUTES)})")
@@ -123,7 +126,7 @@ def settings_from(args: argparse.Namespace) -> TuneSettings:
         n_trials=args.trials, timeout=args.timeout, storage=args.storage,
         study_name=args.study_name, resume=args.resume, seed=args.seed, device=args.device,
         max_epochs=args.max_epochs, patience=args.patience, lr_mode=args.lr_mode,
-        candidates=args.candidates, max_components=args.max_components,
+        candidates=args.candidates, jobs=args.jobs, max_components=args.max_components,
         linear_routes=args.linear_routes, screen_outliers=args.screen_outliers,
         population=args.population, split=args.split, test_size=args.test_size,
         tune_size=args.tune_size, show_progress=not args.quiet,

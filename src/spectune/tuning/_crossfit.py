@@ -13,21 +13,27 @@ stack's weights and calibrate its intervals (:mod:`spectune.tuning._final`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
+import torch
+from joblib import Parallel, delayed
 from optuna.trial import FrozenTrial
 from sklearn.model_selection import LeaveOneGroupOut, LeaveOneOut
 
 from spectune.data import Spectra, cv_splitter, split_cal_tune
 from spectune.exceptions import SpectuneError
 from spectune.models import FittedBaseline, LinearModel, fit_baselines
+from spectune.training import DivergedError
 from spectune.training._network import SpectralNetwork
+from spectune.tuning._materialise import TrialPlan
 from spectune.tuning._trial import Evaluation, TrialRunner
 
-__all__ = ["SMALL_POOL", "Candidate", "final_folds", "linear_candidate", "network_candidate"]
+__all__ = ["SMALL_POOL", "Candidate", "final_folds", "linear_candidate", "network_candidates",
+           "train_alone"]
 
 log = logging.getLogger("spectune")
 
@@ -83,30 +89,64 @@ def describe_folds(pool: Spectra, folds: Folds) -> str:
     return f"{len(folds)}-fold{' grouped' if pool.groups is not None else ''}"
 
 
-def network_candidate(runner: TrialRunner, trial: FrozenTrial, folds: Folds, *, seed: int,
-                      tune_size: float) -> Candidate:
-    """A trial's configuration trained once per fold; refitted for the folds' median epochs."""
+def network_candidates(runner: TrialRunner, trials: Sequence[FrozenTrial], folds: Folds, *,
+                       seed: int, tune_size: float, n_jobs: int = 1) -> list[Candidate]:
+    """The trials' configurations trained once per fold, in ``n_jobs`` processes.
+
+    Each network trains on one torch thread, wherever it runs (so the numbers do not depend on
+    ``n_jobs``); a configuration that cannot be trained again (it diverges, or predicts NaN) is
+    left out with a warning. The refit trains for the median epoch count of its folds.
+    """
     pool = runner.pool
-    plan = runner.plan(runner.space.resolve(trial.params))
-    outputs: list[np.ndarray] = []
-    epochs: list[int] = []
-    for train, test in folds:
-        inner = split_cal_tune(pool[train], tune_size=tune_size, random_state=seed)
-        network = runner.train(plan, Evaluation(train[inner.cal], train[inner.tune]), seed)
-        epochs.append(len(network.history) if network.best_epoch is None
-                      else network.best_epoch + 1)
-        outputs.append(_outputs(network, pool[test]))
-    oof = _assemble(outputs, folds, pool.n_samples)
-    if not np.isfinite(oof).all():
-        raise SpectuneError(f"trial {trial.number}: a cross-fitted network predicts NaN or inf")
-    refit_epochs = max(1, int(np.median(epochs)))
+    plans = [runner.plan(runner.space.resolve(t.params)) for t in trials]
+    inner = []
+    for train, _ in folds:
+        part = split_cal_tune(pool[train], tune_size=tune_size, random_state=seed)
+        inner.append(Evaluation(train[part.cal], train[part.tune]))
+    done = Parallel(n_jobs=n_jobs)(
+        delayed(_fold)(runner, plan, inner[f], folds[f][1], seed)
+        for plan in plans for f in range(len(folds)))
     everything = Evaluation(np.arange(pool.n_samples), np.arange(0))
-    return Candidate(
-        f"trial {trial.number}", "network", oof,
-        lambda: runner.train(plan, everything, seed, epochs=refit_epochs),
-        {"trial": trial.number, "params": dict(trial.params), "refit_epochs": refit_epochs,
-         "fold_epochs": epochs, "preprocessing": plan.preprocess.name,
-         "n_params": plan.summary.n_params})
+    candidates = []
+    for c, (trial, plan) in enumerate(zip(trials, plans, strict=True)):
+        results = done[c * len(folds):(c + 1) * len(folds)]
+        failed = next((r for r in results if isinstance(r, str)), None)
+        oof = None if failed else _assemble([r[0] for r in results], folds, pool.n_samples)
+        if failed or not np.isfinite(oof).all():
+            log.warning("trial %d is left out of the final stack: %s", trial.number,
+                        failed or "a cross-fitted network predicts NaN or inf")
+            continue
+        epochs = [r[1] for r in results]
+        refit_epochs = max(1, int(np.median(epochs)))
+        candidates.append(Candidate(
+            f"trial {trial.number}", "network", oof,
+            partial(train_alone, runner, plan, everything, seed, refit_epochs),
+            {"trial": trial.number, "params": dict(trial.params), "refit_epochs": refit_epochs,
+             "fold_epochs": epochs, "preprocessing": plan.preprocess.name,
+             "n_params": plan.summary.n_params}))
+    return candidates
+
+
+def train_alone(runner: TrialRunner, plan: TrialPlan, evaluation: Evaluation, seed: int,
+                epochs: int | None = None) -> SpectralNetwork:
+    """``runner.train`` on one torch thread (as many such trainings run side by side)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return runner.train(plan, evaluation, seed, epochs=epochs)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fold(runner: TrialRunner, plan: TrialPlan, evaluation: Evaluation, test: np.ndarray,
+          seed: int) -> tuple[np.ndarray, int] | str:
+    """One fold's out-of-fold outputs and its early-stopping epoch, or why it failed."""
+    try:
+        network = train_alone(runner, plan, evaluation, seed)
+    except (SpectuneError, DivergedError, ValueError, RuntimeError) as error:
+        return f"{type(error).__name__}: {error}"
+    epochs = len(network.history) if network.best_epoch is None else network.best_epoch + 1
+    return _outputs(network, runner.pool[test]), epochs
 
 
 def linear_candidate(name: str, pool: Spectra, folds: Folds, fitted: FittedBaseline, *,
@@ -128,8 +168,8 @@ def linear_candidate(name: str, pool: Spectra, folds: Folds, fitted: FittedBasel
         else fitted.model.named_steps["model"]
     return Candidate(
         name, "linear", oof,
-        lambda: LinearModel.from_fitted(name, fitted.route, estimator, pool.X,
-                                        settings=fitted.settings),
+        partial(LinearModel.from_fitted, name, fitted.route, estimator, pool.X,
+                settings=fitted.settings),
         {"settings": dict(fitted.settings), "preprocessing": fitted.route})
 
 

@@ -12,18 +12,19 @@ folder, after every choice. Nothing here reads the test targets before that last
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from joblib import Parallel, delayed
 from optuna.trial import FrozenTrial, TrialState
 
 from spectune.data import Spectra
 from spectune.exceptions import SpectuneError
 from spectune.metrics import classification_metrics, regression_metrics
 from spectune.models import ApplicabilityDomain, fit_baselines, pls_cv_curve, score_baseline
-from spectune.training import DivergedError
 from spectune.training._conformal import ConformalSet, coverage, predict_interval
 from spectune.training._files import load_model, save_model
 from spectune.tuning._artifacts import write_predictions, write_spectra
@@ -32,7 +33,7 @@ from spectune.tuning._crossfit import (
     describe_folds,
     final_folds,
     linear_candidate,
-    network_candidate,
+    network_candidates,
 )
 from spectune.tuning._stack import combine, select_top_trials, stack_weights
 
@@ -50,14 +51,21 @@ LINEAR = {"regression": ("pls", "ridge"), "classification": ("logistic",)}
 
 
 def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
-    """Build, save and score the final model; returns metrics.json without its data section."""
+    """Build, save and score the final model; returns metrics.json without its data section.
+
+    The networks of the cross-fitting and the refits train in ``settings.jobs`` processes
+    (default: one per core), each on one thread.
+    """
     began = time.perf_counter()
+    n_jobs = settings.jobs or os.cpu_count() or 1
     pool, test = found.pool, found.test
     best = best_trial(found)
     folds = final_folds(pool, settings.seed)
     search = {"routes": settings.linear_routes, "max_components": settings.max_components}
     baselines = fit_baselines(pool, folds, random_state=settings.seed, **search)
-    candidates = _network_candidates(found, settings, folds) + [
+    trials = select_top_trials(found.study, settings.candidates)
+    candidates = network_candidates(found.runner, trials, folds, seed=settings.seed,
+                                    tune_size=settings.tune_size, n_jobs=n_jobs) + [
         linear_candidate(name, pool, folds, baselines[name], seed=settings.seed, **search)
         for name in LINEAR[pool.task]]
     classes = pool.classes if pool.task == "classification" else None
@@ -65,7 +73,8 @@ def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
                             classes=classes)
     stack_oof = combine([c.oof for c in candidates], weights)
     used = [i for i in range(len(candidates)) if np.any(weights[i] > 0)]
-    members = [candidates[i].refit() for i in used]
+    members = Parallel(n_jobs=min(n_jobs, len(used)))(
+        delayed(candidates[i].refit)() for i in used)
     cv = describe_folds(pool, folds)
     conformal = None if classes is not None else ConformalSet(
         stack_oof, pool.y, f"out-of-fold predictions of the stack ({cv}, {pool.n_samples} "
@@ -139,18 +148,6 @@ def data_roles(found: Search, cv: str, test: Spectra | None) -> list[dict[str, A
             ("test: scored once, after every choice", "test",
              0 if test is None else test.n_samples)]
     return [{"role": role, "spectra": spectra, "n": int(n)} for role, spectra, n in rows]
-
-
-def _network_candidates(found: Search, settings: TuneSettings, folds: Any) -> list[Candidate]:
-    """The top distinct trials, cross-fitted; one that cannot be trained again is left out."""
-    out = []
-    for trial in select_top_trials(found.study, settings.candidates):
-        try:
-            out.append(network_candidate(found.runner, trial, folds, seed=settings.seed,
-                                         tune_size=settings.tune_size))
-        except (SpectuneError, DivergedError, ValueError, RuntimeError) as error:
-            log.warning("trial %d is left out of the final stack: %s", trial.number, error)
-    return out
 
 
 def _scores(pool: Spectra, y: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:

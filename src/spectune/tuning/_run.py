@@ -105,6 +105,7 @@ class TuneSettings:
     plateau_patience: int = 10
     lr_mode: str = "space"
     candidates: int = 3
+    jobs: int | None = None
     linear_routes: tuple[str, ...] | None = None
     max_components: int = 20
     screen_outliers: bool = False
@@ -123,6 +124,8 @@ class TuneSettings:
             raise ValueError(f"--cv must be 0 (hold-out tuning set) or >= 2 folds, got {self.cv}.")
         if self.candidates < 1:
             raise ValueError(f"--candidates must be >= 1, got {self.candidates}.")
+        if self.jobs is not None and self.jobs < 1:
+            raise ValueError(f"--jobs must be >= 1, got {self.jobs}.")
         if self.max_components < 1:
             raise ValueError(f"--max-components must be >= 1, got {self.max_components}.")
         if self.seeds < 1:
