@@ -59,7 +59,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tune(make_synthetic(n_samples=50, n_points=40, random_state=1)[0], out,
              TuneSettings(space=SPACE, n_trials=3, max_epochs=3, pruner="none",
                           sampler="random", show_progress=False, linear_routes=("raw",),
-                          max_components=4))
+                          max_components=4, jobs=1))
     return write_report(out)
 
 
