@@ -10,13 +10,13 @@ Rows (the default space with its size rule changed, nothing else):
                         10,000 if that is more
   rule (5000, >= 10k)   the same with 5000 per spectrum
   rule (1000, >= 100k)  1000 per spectrum, or 100,000 if that is more (the default space's rule)
-Datasets (bench/ablation.py's): spectrapepper (20% held out), fermentation 950-1550 cm-1
-(off-line calibration, on-line test file). Each run is `tune` with the command line's defaults and the given budget
+Datasets: spectrapepper (20% held out), fermentation 950-1550 cm-1 (off-line calibration,
+on-line test file). Each run is `tune` with the command line's defaults and the given budget
 (the first trials enqueued, run settings winning, as in the default run); PLS is tuned by CV on
 the same calibration+tuning data and scored on the same test set. Each run appends one line to
 bench/results/model_size.jsonl (an interrupted bench resumes); prints the Markdown table of
-bench/SEARCH.md: test RMSE mean +- sd over seeds and CNN/PLS (bench/ablation.py's table), then
-the largest network any trial built, the chosen network's size, trials and time. One torch
+bench/SEARCH.md: the final model's test RMSE (mean +- sd over seeds) and final/PLS, the largest
+network any trial built, the best trial's network, trials and time. One torch
 thread (bench/threads.py: two threads on a busy 2-core machine are several times slower).
 """
 
@@ -32,16 +32,21 @@ import numpy as np
 import torch
 import yaml
 from _records import record, recorded
-from ablation import datasets
-from ablation import table as accuracy_table
 
+from spectune.data import load_dataset
 from spectune.tuning import _materialise
 from spectune.tuning._run import TuneSettings, tune
 from spectune.tuning._space import load_space
 
 OUT = Path(__file__).parent / "results"
-DATASETS = ("spectrapepper", "fermentation")  # of bench/ablation.py's
 FLOOR = _materialise.MIN_PARAMS
+
+
+def datasets():
+    sp, _ = load_dataset("spectrapepper")
+    yield "spectrapepper", sp, None
+    ferm, ferm_test = load_dataset("fermentation")
+    yield "fermentation", ferm.select_range(950, 1550), ferm_test.select_range(950, 1550)
 ROWS = {"no rule": {}, "flatten 32": {"flatten_points": 32},
         "rule (1000, >= 10k)": {"flatten_points": 32, "params_per_spectrum": 1000,
                                 "min_params": 10_000},
@@ -65,29 +70,35 @@ def space_file(folder: Path, row: str) -> Path:
 def run(name, train, test, row, seed, args, folder: Path) -> dict:
     settings = TuneSettings(space=str(space_file(folder, row)), n_trials=args.trials,
                             timeout=args.timeout, max_epochs=args.epochs, seed=seed,
-                            show_progress=False, report=False)
+                            show_progress=False)
     _materialise.MIN_PARAMS = ROWS[row].get("min_params", FLOOR)  # the budget's floor
     start = time.perf_counter()
     out = folder / f"{name}-{row}-{seed}".replace(" ", "_")
     result = tune(train, out, settings, test=test)
     sizes = [t.user_attrs["n_params"] for t in result.study.trials if "n_params" in t.user_attrs]
     m = result.metrics
-    return {"dataset": name, "row": row, "seed": seed, "cnn": m["cnn"]["test"]["rmse"],
+    return {"dataset": name, "row": row, "seed": seed, "final": m["final"]["test"]["rmse"],
             "pls": m["pls"]["test"]["rmse"], "trials": m["study"]["n_trials"],
             "largest": max(sizes), "chosen": m["cnn"]["n_params"],
             "wall_s": round(time.perf_counter() - start, 1)}
 
 
 def table(results: list[dict]) -> str:
-    """Accuracy as bench/ablation.py shows it, then what each rule let the search build."""
-    lines = ["| dataset | size rule | largest network built | chosen network (median) | "
-             "trials (mean) | wall s (mean) |", "|---|---|---:|---:|---:|---:|"]
+    """Per dataset and rule: the final model's test RMSE (mean +- sd over seeds) beside PLS's,
+    the largest network any trial built, the best trial's network, trials and time."""
+    lines = ["| dataset | size rule | final test RMSE | PLS test RMSE | final/PLS | largest "
+             "network built | best trial's network (median) | trials (mean) | wall s (mean) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for (name, row), runs in _by_row(results).items():
-        lines.append(f"| {name} | {row} | {max(r['largest'] for r in runs):,} | "
+        final, pls = np.array([r["final"] for r in runs]), np.array([r["pls"] for r in runs])
+        sd = (lambda v: v.std(ddof=1) if len(v) > 1 else 0.0)
+        lines.append(f"| {name} | {row} | {final.mean():.4g} ± {sd(final):.2g} | "
+                     f"{pls.mean():.4g} | {(final / pls).mean():.2f} ± {sd(final / pls):.2f} | "
+                     f"{max(r['largest'] for r in runs):,} | "
                      f"{int(np.median([r['chosen'] for r in runs])):,} | "
                      f"{np.mean([r['trials'] for r in runs]):.0f} | "
                      f"{np.mean([r['wall_s'] for r in runs]):.0f} |")
-    return accuracy_table(results, tuple(ROWS), "size rule") + "\n\n" + "\n".join(lines)
+    return "\n".join(lines)
 
 
 def _by_row(results: list[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -113,8 +124,6 @@ def main() -> None:
     done = {(r["dataset"], r["row"], r["seed"]) for r in results}
     with tempfile.TemporaryDirectory() as tmp:
         for name, train, test in datasets():
-            if name not in DATASETS:
-                continue
             for seed in args.seeds:
                 for row in args.rows:
                     if (name, row, seed) not in done:

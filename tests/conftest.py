@@ -22,11 +22,14 @@ def seeds_fixed() -> None:
 
 @pytest.fixture(autouse=True)
 def no_report_by_default(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A tuning run ends with report.html (10-15 s); tests that check it are marked ``report``."""
+    """The faces end a tuning run with report.html (10-15 s); tests that check it are marked
+    ``report``."""
     if request.node.get_closest_marker("report") is not None:
         return
     try:
-        from spectune.tuning import _run
+        from spectune import _api
+        from spectune.cli import _finish, _tune
     except ImportError:  # pragma: no cover
         return
-    monkeypatch.setattr(_run, "write_report", lambda *args, **kwargs: None)
+    for face in (_api, _finish, _tune):
+        monkeypatch.setattr(face, "write_report", lambda *args, **kwargs: "(no report in tests)")

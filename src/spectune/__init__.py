@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from spectune.data import Spectra
+if TYPE_CHECKING:
+    from spectune.data import Spectra
 
 __version__ = "0.1.0"
 
@@ -12,7 +13,12 @@ __all__ = ["Spectra", "__version__", "tune"]
 
 
 def __getattr__(name: str) -> Any:
-    # ``spectune.tune`` loads torch and Optuna; import them only when it is used.
+    # ``spectune.tune`` loads torch and Optuna, ``Spectra`` numpy and pandas: import them only
+    # when used, so that the command line starts at once.
+    if name == "Spectra":
+        from spectune.data import Spectra
+
+        return Spectra
     if name == "tune":
         from spectune._api import tune
 

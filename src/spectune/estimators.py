@@ -263,7 +263,8 @@ class _AutoSpectral(BaseEstimator):
     max_epochs : int or None
         Most epochs a trial trains (None: the space's, else 200).
     out : str or None
-        Folder for the study and model; None: a temporary folder removed after fit.
+        Folder for the study, the model and report.html; None: a temporary folder removed
+        after fit (no report).
     random_state : int
     verbose : bool
         Show the study's progress (each trial's epochs on a terminal; one line per trial in a
@@ -309,6 +310,10 @@ class _AutoSpectral(BaseEstimator):
             out = Path(self.out) if self.out is not None else Path(tmp) / "run"
             result = tune(spectra, out, settings)
             self.model_ = load_model(result.model_dir)
+            if self.out is not None:
+                from spectune.analysis import write_report
+
+                write_report(out, seed=self.random_state)
         self.study_ = result.study
         self.best_params_ = result.best_params
         self.metrics_ = result.metrics

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+from typing import Any
 
 
 class SpectuneError(Exception):
@@ -25,9 +25,20 @@ class ModelFileError(SpectuneError):
     """A saved model folder that is missing pieces or whose JSON and tensors disagree."""
 
 
-class NotFittedError(SpectuneError, _SklearnNotFittedError):
-    """An estimator used before ``fit``; also a scikit-learn ``NotFittedError``."""
-
-
 class SpectuneWarning(UserWarning):
     """Base class of the non-fatal issues spectune reports."""
+
+
+def __getattr__(name: str) -> Any:
+    # NotFittedError also subclasses scikit-learn's, whose import takes half a second: made on
+    # first use, so that ``spectune --help`` and the other errors need no scikit-learn.
+    if name != "NotFittedError":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+    class NotFittedError(SpectuneError, SklearnNotFittedError):
+        """An estimator used before ``fit``; also a scikit-learn ``NotFittedError``."""
+
+    NotFittedError.__qualname__ = "NotFittedError"
+    globals()[name] = NotFittedError
+    return NotFittedError

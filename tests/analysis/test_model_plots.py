@@ -10,6 +10,7 @@ import pytest
 import sklearn.metrics as skm
 
 from spectune.analysis._explain import GradCamInfo, PLSCoefficientsInfo
+from spectune.analysis._pls_plots import plot_pls_coefficients
 from spectune.analysis._model_plots import (
     get_comparison_info,
     get_confusion_info,
@@ -19,7 +20,6 @@ from spectune.analysis._model_plots import (
     plot_comparison,
     plot_confusion,
     plot_explanation,
-    plot_pls_coefficients,
     plot_pred_obs,
     plot_spectra,
     plot_training_curves,

@@ -31,16 +31,16 @@ from safetensors.numpy import save_file
 
 from spectune.analysis import _report_model, _report_sections
 from spectune.analysis._report import load_run, write_report
-from spectune.analysis._report_sections import _sentence
-from spectune.data import make_synthetic
+from spectune.analysis._report_sections import verdict_sentence
+from spectune.data import make_synthetic, split_indices
 from spectune.exceptions import SpectuneError
-from spectune.models import MLP, run_baselines
+from spectune.models import MLP
 from spectune.preprocess._spec import PreprocessingSpec
 from spectune.training import LRRangeResult, _residual
 from spectune.training._config import TrainConfig
 from spectune.training._files import save_model
 from spectune.training._network import fit_network
-from spectune.tuning import _final, _trial
+from spectune.tuning import _trial
 from spectune.tuning._run import TuneSettings, tune
 
 #: Conv nets on 40-point spectra; a kernel of 41 cannot be built, so some draws fail.
@@ -55,7 +55,8 @@ SPACE = {"parameters": {
     "lr": {"type": "float", "low": 1.0e-3, "high": 3.0e-2, "log": True},
     "batch_size": 16,
 }}
-HEADINGS = ("1. Verdict: CNN vs PLS on the test set", "2. Data", "3. Search",
+HEADINGS = ("1. Verdict: the final model against the best model of the table", "2. Data",
+            "3. Search",
             "4. Hyperparameter importance", "5. Model",
             "6. Explanations: which wavelengths the models use", "7. Reproducing this run")
 ERROR_NOTE = 'class="note error"'
@@ -74,22 +75,20 @@ _original_pls = _residual.fit_pls_baseline
 @pytest.fixture(scope="module")
 def quick_tuning() -> Iterator[SimpleNamespace]:
     """Tuning settings for a few-second run, with PLS searched over the raw route only."""
-    def baselines(cal: Any, test: Any = None, **kwargs: Any) -> dict[str, Any]:
-        return run_baselines(cal, test, cv=3, max_components=4, routes=("raw",), **kwargs)
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_final, "run_baselines", baselines)
         patch.setattr(_residual, "fit_pls_baseline", _quick_pls)
         patch.setattr(_trial, "fit_pls_baseline", _quick_pls)
         patch.setattr("optuna.study._optimize.gc", SimpleNamespace(collect=lambda: 0))
         yield SimpleNamespace(settings=TuneSettings(
             space=SPACE, n_trials=5, max_epochs=4, pruner="none", sampler="random",
-            show_progress=False))
+            show_progress=False, candidates=2, linear_routes=("raw",), max_components=4, jobs=1))
 
 
 def _reported_run(folder: Path, task: str, settings: TuneSettings) -> Path:
-    tune(make_synthetic(n_samples=60, n_points=40, task=task, random_state=0)[0], folder,
-         settings)
+    """A quadratic target for regression: a network adds to PLS and stays in the stack."""
+    kind = {"target_kind": "quadratic"} if task == "regression" else {}
+    tune(make_synthetic(n_samples=60, n_points=40, task=task, random_state=0, **kind)[0],
+         folder, settings)
     return write_report(folder)
 
 
@@ -174,8 +173,11 @@ def test_figures_come_as_png_and_svg_pairs(request: pytest.FixtureRequest, kind:
     figures = request.getfixturevalue(kind).parent / "figures"
     pngs, svgs = sorted(figures.glob("*.png")), sorted(figures.glob("*.svg"))
     assert [p.stem for p in pngs] == [s.stem for s in svgs]
-    assert {"history", "importance_fanova", "explanation_0", "pls_coefficients",
-            "training_curves", "comparison"} <= {p.stem for p in pngs}
+    expected = {"history", "importance_fanova", "pls_coefficients", "pls_cv_curve",
+                "comparison"}
+    if load_run(figures.parent).model.info["members"][0].startswith("trial"):
+        expected |= {"explanation_0", "training_curves"}  # the final model holds a network
+    assert expected <= {p.stem for p in pngs}
     for svg in svgs:
         assert ET.parse(svg).getroot().tag.endswith("svg")
 
@@ -183,44 +185,54 @@ def test_figures_come_as_png_and_svg_pairs(request: pytest.FixtureRequest, kind:
 def test_regression_verdict_gives_the_test_numbers(reg: Path) -> None:
     html = _text(reg.read_text())
     metrics = json.loads((reg.parent / "metrics.json").read_text())
-    cnn, pls = metrics["cnn"]["test"]["rmse"], metrics["pls"]["test"]["rmse"]
-    change = abs(cnn - pls) / pls
-    pct = f"{change:.0%}" if change >= 0.01 else f"{change:.1%}"
-    how = "equals PLS's" if change < 0.005 else \
-        f"is {pct} {'lower' if cnn < pls else 'higher'} than PLS's"
-    assert f"The tuned CNN's test RMSE {how} on the same split ({cnn:.4g} vs {pls:.4g}, 12 " \
-           "test samples)" in html
-    ratio = re.search(r"<td>ratio CNN / PLS</td><td class=\"num\">([^<]+)</td>", html)
-    assert ratio is not None and float(ratio.group(1)) == pytest.approx(cnn / pls, rel=1e-3)
-    for key in ("r2", "bias", "sep", "rpd"):
-        assert f'<td class="num">{metrics["cnn"]["test"][key]:.4g}</td>' in html
+    sentence, _ = verdict_sentence(metrics)
+    assert _text(escape(sentence)) in html
+    for key in ("rmse", "r2", "bias", "sep", "rpd"):
+        assert f'<td class="num">{metrics["final"]["test"][key]:.4g}</td>' in html
+    oof = metrics["final"]["oof"]["rmse"]
+    assert f"Out of fold, its RMSE is {oof:.4g}: the honest estimate to quote" in html
+    for candidate in metrics["candidates"]:
+        assert f"<td>{candidate['name']}</td>" in html
+    assert "Data roles: which spectra were used for what" in html
 
 
 def test_classification_verdict_and_confusion(cls: Path) -> None:
     html = _text(cls.read_text())
     metrics = json.loads((cls.parent / "metrics.json").read_text())
-    cnn, pls = metrics["cnn"]["test"]["accuracy"], metrics["pls"]["test"]["accuracy"]
-    assert f"The tuned CNN's test accuracy is {cnn:.1%} against PLS-DA's {pls:.1%}" in html
-    assert (cls.parent / "figures" / "confusion_cnn.png").is_file()
+    assert _text(escape(verdict_sentence(metrics)[0])) in html
+    assert (cls.parent / "figures" / "confusion_final.png").is_file()
     assert "pred_obs" not in html  # no predicted-vs-observed plot for classes
 
 
-@pytest.mark.parametrize(("cnn", "pls", "expected", "better"), [
-    (0.88, 1.0, "test RMSE is 12% lower than PLS's on the same split (0.88 vs 1, 40", True),
-    (1.1, 1.0, ("is 10% higher than PLS's on the same split (1.1 vs 1, 40 test samples): PLS "
-                "is the better model here."), False),
-    (1.002, 1.0, "test RMSE equals PLS's", True),
+def _table(final: float, pls: float, ridge: float, task: str = "regression") -> dict[str, Any]:
+    key = "rmse" if task == "regression" else "accuracy"
+    return {"task": task,
+            "final": {"description": "a stack", "test": {key: final, "n": 40}},
+            "pls": {"n_components": 3, "preprocessing": "snv", "test": {key: pls, "n": 40}},
+            "references": {"ridge": {"preprocessing": "sg1", "test": {key: ridge, "n": 40}},
+                           "random_forest": {"preprocessing": "snv",
+                                             "test": {key: 2 * pls if key == "rmse" else 0.1,
+                                                      "n": 40}}}}
+
+
+@pytest.mark.parametrize(("final", "pls", "ridge", "expected", "best"), [
+    (0.88, 1.0, 0.95, ("The final model (a stack) has the best test RMSE of the table: 0.88, "
+                       "7% lower than the best other model, ridge (sg1) (0.95), on 40 test "
+                       "spectra."), True),
+    (1.0, 1.1, 0.8, ("Ridge (sg1) beat the final model on the test set: RMSE 0.8 against 1 "
+                     "(20% lower), on 40 test spectra."), False),
+    (1.002, 1.0, 1.2, "level with the best other model, PLS (3 LV, snv) (1)", True),
 ])
-def test_regression_sentence_is_honest_both_ways(cnn: float, pls: float, expected: str,
-                                                 better: bool) -> None:
-    sentence, ok = _sentence(True, {"rmse": cnn, "n": 40}, {"rmse": pls, "n": 40})
-    assert expected in sentence and ok is better
+def test_the_verdict_names_the_best_model_of_the_table(final: float, pls: float, ridge: float,
+                                                       expected: str, best: bool) -> None:
+    sentence, ok = verdict_sentence(_table(final, pls, ridge))
+    assert expected in sentence and ok is best
 
 
-def test_classification_sentence_counts_points() -> None:
-    sentence, ok = _sentence(False, {"accuracy": 0.9, "n": 20}, {"accuracy": 0.95, "n": 20})
-    assert sentence.endswith("(20 test samples; 5.0 points lower): PLS-DA is the better model "
-                             "here.") and not ok
+def test_the_classification_verdict_counts_higher_accuracy_as_better() -> None:
+    sentence, ok = verdict_sentence(_table(0.9, 0.95, 0.5, task="classification"))
+    assert sentence.startswith("PLS-DA (3 LV, snv) beat the final model on the test set: "
+                               "accuracy 0.95 against 0.9") and not ok
 
 
 def test_failed_trials_are_summarised_by_reason(reg: Path) -> None:
@@ -255,14 +267,17 @@ def test_trial_attributes_are_plain_json_for_the_dashboard(request: pytest.Fixtu
         request.getfixturevalue(kind).read_text())
 
 
-def test_reproduce_section_rebuilds_the_settings(reg: Path) -> None:
-    """The Python line the report prints gives back the run's TuneSettings."""
-    html = unescape(reg.read_text())
-    line = re.search(r"^settings = (TuneSettings\(\*\*\{.*\}\))$", html, re.MULTILINE)
-    assert line is not None
-    settings = eval(line.group(1), {"TuneSettings": TuneSettings})  # the report's own text
-    stored = load_run(reg.parent).settings
-    assert json.loads(json.dumps(dataclasses.asdict(settings))) == stored
+def test_reproduce_section_shows_the_recorded_command(reg: Path, tmp_path: Path,
+                                                      no_rendering: None) -> None:
+    run = _copy(reg.parent, tmp_path)
+    command = "spectune tune train.csv --target y --trials 5 --out runs/x"
+    _edit_metrics(run, lambda m: m.update(command=command))
+    html = _text(write_report(run).read_text())
+    assert f"Command line: (the same files, the same numbers on a CPU)</p>\n<pre>{command}</pre>" \
+        in html
+    assert "spectune.tuning._run" not in html  # only public API is shown
+    settings = load_run(run).settings
+    assert f"<td>max_epochs</td><td>{settings['max_epochs']}</td>" in html
 
 
 def test_missing_pieces_become_notes(reg: Path, tmp_path: Path,
@@ -271,14 +286,13 @@ def test_missing_pieces_become_notes(reg: Path, tmp_path: Path,
     for name in ("study.db", "predictions.csv", "spectra.safetensors"):
         (run / name).unlink()
     shutil.rmtree(run / "model")
-    shutil.rmtree(run / "trials")
     _edit_metrics(run, lambda m: m["data"].update(train_file="<script>alert(1)</script>"))
     html = _text(write_report(run).read_text())
     assert _sections(html) == list(HEADINGS) and ERROR_NOTE not in html
     for expected in ("No study, so no search figures: no study.db in the run folder",
-                     "No spectra to draw", "No model to describe: no model/ folder",
+                     "No spectra to draw", "No model folder: no model/ folder",
                      "No predictions: no predictions.csv", "nothing to explain",
-                     "No kept network for trial", "The command line was not recorded"):
+                     "The command was not recorded"):
         assert expected in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
 
@@ -288,9 +302,10 @@ def test_no_test_set_gives_no_verdict(reg: Path, tmp_path: Path,
     run = _copy(reg.parent, tmp_path)
 
     def drop_test(metrics: dict[str, Any]) -> None:
-        for part in (metrics["cnn"], metrics["pls"], *metrics["references"].values()):
+        for part in (metrics["final"], metrics["pls"], *metrics["references"].values(),
+                     *metrics["candidates"]):
             part.pop("test", None)
-        metrics["cnn"].pop("interval", None)
+        metrics["final"]["interval"].pop("coverage", None)
 
     _edit_metrics(run, drop_test)
     table = pd.read_csv(run / "predictions.csv")
@@ -300,7 +315,7 @@ def test_no_test_set_gives_no_verdict(reg: Path, tmp_path: Path,
     html = _text(write_report(run).read_text())
     assert "No test set was held out, so there is no verdict" in html
     assert "No test set: no confusion matrix and no PLS comparison." in html
-    assert ERROR_NOTE not in html and "ratio CNN / PLS" not in html
+    assert ERROR_NOTE not in html and "Test set, scored once" not in html
 
 
 def test_pareto_study_with_one_trial(reg: Path, tmp_path: Path,
@@ -325,13 +340,14 @@ def test_pareto_study_with_one_trial(reg: Path, tmp_path: Path,
 def test_mlp_model_is_described_and_explained(reg: Path, tmp_path: Path,
                                               no_rendering: None) -> None:
     run = _copy(reg.parent, tmp_path)
-    spectra = make_synthetic(n_samples=60, n_points=40, random_state=0)[0]
+    spectra = make_synthetic(n_samples=60, n_points=40, random_state=0,
+                             target_kind="quadratic")[0]
     network = fit_network(spectra.flat_X(), spectra.y, preprocessing=PreprocessingSpec(("snv",)),
                           arch=MLP(units=(4,)), config=TrainConfig(max_epochs=2))
     shutil.rmtree(run / "model")
     save_model(run / "model", [network], wavelengths=spectra.wavelengths,
                target_names=list(spectra.target_names),
-               info={"best_trial": 0, "members": [0], "seeds": [0]})
+               info={"best_trial": 0, "members": ["trial 0"]})
     html = _text(write_report(run).read_text())
     assert "MLP: no conv layer" in html and "integrated gradients" in html
     explained = (run / "figures" / "explanation_0.png").is_file()
@@ -430,15 +446,18 @@ def test_refuses_what_is_not_a_run_folder(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", ["reg", "cls"])
 def test_pool_targets_line_up_with_the_saved_spectra(request: pytest.FixtureRequest,
                                                      kind: str) -> None:
-    """Explanations pair spectra.safetensors' pool with predictions.csv's rows: same order."""
+    """Explanations pair spectra.safetensors' pool with predictions.csv's rows: same order,
+    the order of the data the run was given (less its held-out test spectra)."""
     run = load_run(request.getfixturevalue(kind).parent)
-    pool = run.arrays["pool"]
-    y = run.pool_labels()
-    assert len(y) == len(pool) == run.metrics["data"]["n_pool"]
-    predicted = run.model.predict(pool.reshape(len(pool), -1))
-    saved = run.column("cnn", ("cal", "tune"))
+    pool, y = run.arrays["pool"], run.pool_labels()
+    task = "regression" if kind == "reg" else "classification"
+    extra = {"target_kind": "quadratic"} if kind == "reg" else {}
+    data = make_synthetic(n_samples=60, n_points=40, task=task, random_state=0, **extra)[0]
+    rows = split_indices(data, test_size=0.2, tune_size=0, random_state=0).cal
+    assert len(y) == len(pool) == run.metrics["data"]["n_pool"] == len(rows)
+    np.testing.assert_array_equal(pool, data.X[rows])
     if kind == "reg":
-        np.testing.assert_allclose(predicted, saved, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(y, float).ravel(), data.y[rows, 0], rtol=1e-6)
     else:
-        assert [str(v) for v in predicted] == list(saved)
+        assert [str(v) for v in y] == [str(v) for v in data.y[rows]]
         assert set(np.asarray(y).tolist()) <= set(run.classes)  # labels in the model's types

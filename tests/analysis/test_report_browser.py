@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,8 +20,6 @@ from PIL import Image
 
 from spectune.analysis._report import write_report
 from spectune.data import make_synthetic
-from spectune.models import run_baselines
-from spectune.tuning import _final
 from spectune.tuning._run import TuneSettings, tune
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,13 +54,12 @@ pytestmark = pytest.mark.skipif(
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small regression run's report (don't modify it: both tests read it)."""
     out = tmp_path_factory.mktemp("report_browser") / "run"
-    quick = partial(run_baselines, cv=3, max_components=4, routes=("raw",))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_final, "run_baselines", quick)
         patch.setattr("optuna.study._optimize.gc", SimpleNamespace(collect=lambda: 0))
         tune(make_synthetic(n_samples=50, n_points=40, random_state=1)[0], out,
              TuneSettings(space=SPACE, n_trials=3, max_epochs=3, pruner="none",
-                          sampler="random", blend_pls=False, show_progress=False))
+                          sampler="random", show_progress=False, linear_routes=("raw",),
+                          max_components=4, jobs=1))
     return write_report(out)
 
 

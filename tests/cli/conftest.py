@@ -12,9 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from spectune.data import Spectra, make_synthetic
-from spectune.models import run_baselines
-from spectune.tuning import _final
+from spectune.data import make_synthetic
 
 #: One dense layer and a learning rate on 40-point spectra: a trial trains in a fraction of
 #: a second, so a study of dozens of trials fits a test.
@@ -34,16 +32,16 @@ def write_spectra_table(path: Path, *, seed: int, n_samples: int) -> Path:
     return path
 
 
-def _raw_pls(cal: Spectra, test: Spectra | None = None, **kwargs: Any) -> dict[str, Any]:
-    return run_baselines(cal, test, cv=3, max_components=4, routes=("raw",), **kwargs)
+#: PLS and Ridge on the raw route with at most 4 latent variables: the linear models have
+#: tests of their own, and the final stage cross-fits them several times.
+QUICK_LINEAR = ["--routes", "raw", "--max-components", "4"]
 
 
 @pytest.fixture(scope="module")
 def quick_refit() -> Iterator[None]:
-    """In-process refits: PLS on the raw route only (the baselines have tests of their own),
-    and no ``gc.collect`` after each trial (it frees memory, it changes no result)."""
+    """In-process runs: no ``gc.collect`` after each trial (it frees memory, it changes no
+    result)."""
     patch = pytest.MonkeyPatch()
-    patch.setattr(_final, "run_baselines", _raw_pls)
     patch.setattr("optuna.study._optimize.gc", SimpleNamespace(collect=int))
     yield
     patch.undo()

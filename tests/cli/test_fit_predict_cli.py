@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from spectune._outdir import MARKER
 from spectune.cli import main
 from spectune.data import make_synthetic, read_table
 from spectune.training._files import load_model
@@ -58,8 +59,9 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def test_fit_writes_a_model_folder_with_metrics(fitted) -> None:
     _, model = fitted
-    assert sorted(p.name for p in model.iterdir()) == ["metrics.json", "model.json",
-                                                       "model.safetensors"]
+    assert sorted(p.name for p in model.iterdir()) == [
+        MARKER, "domain.json", "domain.safetensors", "metrics.json", "model.json",
+        "model.safetensors"]
     metrics = json.loads((model / "metrics.json").read_text())
     assert metrics["task"] == "regression" and metrics["target"] == "c0"
     assert metrics["data"]["n_train"] == 48 and metrics["data"]["n_test"] == 12
@@ -73,7 +75,7 @@ def test_predict_writes_ids_and_predictions_matching_the_model(fitted, tmp_path:
     out = tmp_path / "preds.csv"
     assert _run("predict", model, train, "--id-column", "sample", "--out", out) == 0
     preds = pd.read_csv(out)
-    assert list(preds.columns) == ["sample", "pred_c0"]
+    assert list(preds.columns) == ["sample", "pred_c0", "t2", "q", "in_domain"]
     spectra = read_table(train, target="c0", id_column="sample")
     np.testing.assert_array_equal(preds["sample"], spectra.ids)
     expected = load_model(model).predict(spectra.flat_X())[:, 0]
@@ -92,7 +94,9 @@ def test_several_targets_give_one_column_each(tmp_path: Path) -> None:
     assert _run("fit", train, "--target", "c0", "--target", "c1", *FAST,
                 "--out", tmp_path / "model") == 0
     assert _run("predict", tmp_path / "model", train, "--out", tmp_path / "preds.csv") == 0
-    assert list(pd.read_csv(tmp_path / "preds.csv").columns) == ["pred_c0", "pred_c1"]
+    # without --id-column every other column of the table is kept, reference values included
+    assert list(pd.read_csv(tmp_path / "preds.csv").columns) == [
+        "sample", "c0", "c1", "pred_c0", "pred_c1", "t2", "q", "in_domain"]
 
 
 def test_classification_gives_the_class_and_one_probability_per_class(tmp_path: Path) -> None:
@@ -105,7 +109,8 @@ def test_classification_gives_the_class_and_one_probability_per_class(tmp_path: 
                 "--out", tmp_path / "preds.csv") == 0
     preds = pd.read_csv(tmp_path / "preds.csv")
     classes = ["arabica", "liberica", "robusta"]  # sorted, as the model encodes them
-    assert list(preds.columns) == ["sample", "pred_class", *[f"proba_{c}" for c in classes]]
+    assert list(preds.columns) == ["sample", "pred_class", *[f"proba_{c}" for c in classes],
+                                   "t2", "q", "in_domain"]
     proba = preds[[f"proba_{c}" for c in classes]].to_numpy()
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(preds["pred_class"], np.array(classes)[proba.argmax(axis=1)])
@@ -149,7 +154,7 @@ def test_predict_refuses_to_overwrite(fitted, tmp_path: Path, capsys) -> None:
     _one_line_error(capsys, "predict", r"preds\.csv: file exists; .*--overwrite")
     assert out.read_text() == "keep me\n"
     assert _run("predict", model, train, "--out", out, "--overwrite") == 0
-    assert pd.read_csv(out).shape == (60, 1)
+    assert list(pd.read_csv(out).columns) == ["sample", "c0", "pred_c0", "t2", "q", "in_domain"]
 
 
 def test_predict_refuses_a_folder_that_is_not_a_model(fitted, tmp_path: Path, capsys) -> None:
@@ -160,9 +165,9 @@ def test_predict_refuses_a_folder_that_is_not_a_model(fitted, tmp_path: Path, ca
 
 @pytest.mark.parametrize(
     ("option", "pattern"),
-    [(["--batch-size", "0"], r"batch_size must be an integer >= 1, got batch_size=0"),
-     (["--lr", "-1"], r"lr must be a finite number > 0\.0, got lr=-1\.0"),
-     (["--patience", "0"], r"early_stopping_patience must be an integer >= 1")],
+    [(["--batch-size", "0"], r"argument --batch-size: 0 is out of range; give an integer >= 1"),
+     (["--lr", "-1"], r"argument --lr: -1 is out of range; give a number > 0"),
+     (["--patience", "0"], r"argument --patience: 0 is out of range; give an integer >= 1")],
 )
 def test_bad_training_option_gives_one_line_before_reading(tmp_path: Path, capsys,
                                                            option: list[str],

@@ -24,7 +24,8 @@ CONFIG = TrainConfig(max_epochs=5, batch_size=16, seed=0)
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """new.csv (spectra to predict) and three model folders: with, without conformal data, and
-    a classifier. Models are fitted on spectra 0-39; 40-69 are the conformalization set."""
+    a classifier. Models are fitted on spectra 0-39; the intervals' residuals are those of
+    spectra 40-69, which they never saw."""
     root = tmp_path_factory.mktemp("interval")
     spectra, _ = make_synthetic(90, 30, n_targets=2, n_components=3, random_state=0)
     X, y, wl = spectra.flat_X(), spectra.y, spectra.wavelengths
@@ -36,7 +37,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     net = fit_network(X[:40], y[:40], **fit)
     names = list(spectra.target_names)
     save_model(root / "with", [net], wavelengths=wl, target_names=names,
-               conformal=ConformalSet(X[40:70], y[40:70], "held out"))
+               conformal=ConformalSet(net.predict(X[40:70]), y[40:70], "held out"))
     save_model(root / "without", [net], wavelengths=wl, target_names=names)
     labels = np.where(y[:40, 0] > np.median(y[:40, 0]), "high", "low")
     classifier = fit_network(X[:40], labels, task="classification", **fit)
@@ -75,12 +76,12 @@ def test_without_interval_no_bounds_are_written(folders, tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("model", "level", "message"),
     [
-        ("with", "1.5", r"--interval 1\.5: the level must lie strictly between 0 and 1, e\.g\."),
-        ("with", "0", r"--interval 0: the level must lie strictly between 0 and 1"),
+        ("with", "1.5", r"argument --interval: 1\.5 is not a fraction strictly between 0 and 1"),
+        ("with", "0", r"argument --interval: 0 is not a fraction strictly between 0 and 1"),
         ("without", "0.9", (r"--interval with \S*without: the model folder holds no "
-                            r"conformalization data.*`spectune tune` with a hold-out tuning set")),
+                            r"out-of-fold residuals.*`spectune tune` stores them")),
         ("classifier", "0.9", r"prediction intervals are for regression models"),
-        ("with", "0.99", (r"level 0\.99 needs at least 100 conformalization samples; the "
+        ("with", "0.99", (r"level 0\.99 needs at least 100 out-of-fold residuals; the "
                           r"model has 30")),
     ],
     ids=["above 1", "zero", "no conformal data", "classifier", "too few samples"],

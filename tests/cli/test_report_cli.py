@@ -4,28 +4,22 @@ line."""
 from __future__ import annotations
 
 import json
-from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from spectune.cli import main
-from spectune.models import run_baselines
-from spectune.tuning import _final
 
 
 @pytest.fixture(scope="module")
 def run_dir(study_files: SimpleNamespace) -> Path:
     """A two-trial MLP run made by ``spectune tune`` (PLS on the raw route only)."""
     out = study_files.folder / "report_run"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_final, "run_baselines",
-                      partial(run_baselines, cv=3, max_components=4, routes=("raw",)))
-        assert main(["tune", str(study_files.train), "--target", "y", "--space",
-                     str(study_files.space), "--out", str(out), "--trials", "2", "--epochs", "3",
-                     "--pruner", "none", "--sampler", "random", "--no-blend-pls",
-                     "--quiet"]) == 0
+    assert main(["tune", str(study_files.train), "--target", "y", "--space",
+                 str(study_files.space), "--out", str(out), "--trials", "2", "--epochs", "3",
+                 "--pruner", "none", "--sampler", "random", "--quiet", "--routes", "raw",
+                 "--max-components", "4", "--jobs", "1", "--no-report"]) == 0
     return out
 
 
@@ -37,9 +31,9 @@ def test_report_writes_the_page_and_its_figures(run_dir: Path,
     assert capsys.readouterr().out == (f"wrote {run_dir / 'report.html'} and "
                                        f"{run_dir / 'figures'}/\n")
     html = (run_dir / "report.html").read_text()
-    assert html.startswith("<!DOCTYPE html>") and "1. Verdict: CNN vs PLS on the test set" in html
+    assert html.startswith("<!DOCTYPE html>") and "1. Verdict: the final model against" in html
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert f"{metrics['cnn']['test']['rmse']:.4g}" in html
+    assert f"{metrics['final']['test']['rmse']:.4g}" in html
     stems = {p.stem for p in (run_dir / "figures").iterdir()}
     assert {"history", "spectra_raw"} <= stems
     assert len(list((run_dir / "figures").glob("*.svg"))) == len(stems)

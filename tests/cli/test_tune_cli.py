@@ -23,8 +23,6 @@ from optuna.trial import TrialState
 
 from spectune.cli import main
 from spectune.data import make_synthetic
-from spectune.models import run_baselines
-from spectune.tuning import _final
 from spectune.tuning._study import INTERRUPTED, STOPPED, n_budget_trials
 
 SPACE = {"parameters": {
@@ -32,7 +30,8 @@ SPACE = {"parameters": {
     "lr": {"type": "float", "low": 1.0e-3, "high": 3.0e-2, "log": True},
     "batch_size": 16,
 }}
-QUICK = ["--trials", "3", "--epochs", "4", "--pruner", "none", "--sampler", "random", "--quiet"]
+QUICK = ["--trials", "3", "--epochs", "4", "--pruner", "none", "--sampler", "random", "--quiet",
+         "--routes", "raw", "--max-components", "4", "--jobs", "1"]
 
 
 def _write_table(path: Path, *, seed: int = 0, n_samples: int = 60) -> Path:
@@ -53,14 +52,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def quick_baselines() -> Iterator[None]:
-    """In-process runs: PLS on the raw route only, no ``gc.collect`` after each trial (0.4 s);
-    the subprocess run keeps both."""
-    def quick(cal: Any, test: Any = None, **kwargs: Any) -> dict[str, Any]:
-        return run_baselines(cal, test, cv=3, max_components=4, routes=("raw",), **kwargs)
-
+def no_gc_after_trial() -> Iterator[None]:
+    """In-process runs: no ``gc.collect`` after each trial (0.4 s); the subprocess run keeps it."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_final, "run_baselines", quick)
         patch.setattr("optuna.study._optimize.gc", SimpleNamespace(collect=lambda: 0))
         yield
 
@@ -79,20 +73,21 @@ def finished(files: SimpleNamespace) -> Path:
 
 def test_tune_writes_metrics_model_and_study(finished: Path) -> None:
     metrics = json.loads((finished / "metrics.json").read_text())
-    assert {"cnn", "pls", "study"} <= set(metrics)
+    assert {"final", "candidates", "cnn", "pls", "study", "roles"} <= set(metrics)
     study = metrics["study"]
     assert {"n_trials", "n_complete", "n_pruned", "n_failed", "best_trial", "wall_s", "sampler",
             "pruner"} <= set(study)
     assert (study["n_trials"], study["n_complete"], study["sampler"], study["pruner"]) == (
         3, 3, "random", "none")
-    assert {"rmse", "r2"} <= set(metrics["cnn"]["test"]) and "test" in metrics["pls"]
+    assert {"rmse", "r2"} <= set(metrics["final"]["test"]) and "test" in metrics["pls"]
     loaded = optuna.load_study(study_name="spectune", storage=f"sqlite:///{finished / 'study.db'}")
     assert loaded.best_trial.number == study["best_trial"]
     assert (finished / "model").is_dir() and (finished / "trials.csv").is_file()
     # no --test: the command line held the test set out, and metrics.json says so
     split = metrics["data"]["split"]
     assert split["test"] == "held out" and metrics["data"]["test_split"]["method"] == "auto"
-    assert metrics["cnn"]["refit"] == "none"  # --refit auto with a hold-out tuning set
+    assert metrics["command"].startswith("spectune tune ") and "--routes raw" in \
+        metrics["command"]
 
 
 def test_refuses_a_non_empty_out(files: SimpleNamespace, finished: Path,
@@ -114,8 +109,10 @@ def test_resume_refuses_other_data(files: SimpleNamespace, finished: Path,
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--trials", "0"], "--trials must be >= 1, got 0."),
-    (["--cv-folds", "1"], "--cv must be 0 (hold-out tuning set) or >= 2 folds, got 1."),
+    (["--trials", "0"], "argument --trials: 0 is out of range; give an integer >= 1 "
+                        "(see spectune tune --help)"),
+    (["--cv-folds", "1"], "argument --cv-folds: 1 is out of range; give 0 or an integer >= 2 "
+                          "(see spectune tune --help)"),
 ])
 def test_bad_settings_are_one_line_errors(files: SimpleNamespace, tmp_path: Path,
                                           capsys: pytest.CaptureFixture, args: list[str],
@@ -300,16 +297,17 @@ def test_trial_processes_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     base = dict(workers=None, storage=None, out=tmp_path / "run", resume=False, timeout=None,
                 population=None, device="cpu")
-    journal = f"journal://{(tmp_path / 'run').resolve()}/study.log"
-    assert trial_processes(Namespace(**base)) == (None, None)  # --trials alone: reproducible
-    assert trial_processes(Namespace(**{**base, "timeout": 60})) == (2, journal)
-    assert trial_processes(Namespace(**{**base, "timeout": 60, "workers": 1})) == (1, None)
-    assert trial_processes(Namespace(**{**base, "timeout": 60, "population": 4})) == (None, None)
+    assert trial_processes(Namespace(**base)) == (None, False)  # --trials alone: reproducible
+    assert trial_processes(Namespace(**{**base, "timeout": 60})) == (2, True)  # journal in OUT
+    assert trial_processes(Namespace(**{**base, "timeout": 60, "workers": 1})) == (1, False)
+    assert trial_processes(Namespace(**{**base, "timeout": 60, "population": 4})) \
+        == (None, False)
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert trial_processes(Namespace(**{**base, "timeout": 60})) == (None, None)
+    assert trial_processes(Namespace(**{**base, "timeout": 60})) == (None, False)
+    assert trial_processes(Namespace(**{**base, "resume": True})) == (None, False)  # study.db
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "study.log").write_text("")
-    assert trial_processes(Namespace(**{**base, "resume": True})) == (None, journal)
+    assert trial_processes(Namespace(**{**base, "resume": True})) == (None, True)
 
 
 @pytest.mark.slow

@@ -17,7 +17,8 @@ from spectune.tuning._study import n_budget_trials
 
 pytestmark = pytest.mark.usefixtures("quick_refit")
 
-QUICK = ["--trials", "5", "--epochs", "4", "--pruner", "none", "--sampler", "random", "--quiet"]
+QUICK = ["--trials", "5", "--epochs", "4", "--pruner", "none", "--sampler", "random", "--quiet",
+         "--routes", "raw", "--max-components", "4", "--jobs", "1"]
 
 
 def _create(files: SimpleNamespace, storage: str, out: Path, *extra: str) -> int:
@@ -37,7 +38,7 @@ def test_create_stores_what_a_worker_needs(
     study_files: SimpleNamespace, journal: str, capsys: pytest.CaptureFixture
 ) -> None:
     attrs = optuna.load_study(study_name="shared", storage=_journal(journal)).user_attrs
-    assert attrs["data"]["train"] == str(study_files.train.resolve())
+    assert attrs["data"]["train"] == [str(study_files.train.resolve())]
     assert (attrs["data"]["target"], attrs["data"]["test"], attrs["data"]["seed"]) == (["y"], None,
                                                                                       0)
     assert attrs["settings"]["n_trials"] == 5 and attrs["space"]["parameters"]["batch_size"] == 16
@@ -65,9 +66,10 @@ def test_workers_share_the_budget_then_finish_refits_once(
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["study"]["n_trials"] == 5 == n_budget_trials(study)
     assert metrics["cnn"]["params"] == study.best_trial.params
-    assert metrics["data"]["n_test"] == 12 and "rmse" in metrics["cnn"]["test"]
-    # the best trials' calibration-only networks, retrained here for the ensemble's choice
-    assert str(study.best_trial.number) in {p.name for p in (out / "trials").iterdir()}
+    assert metrics["data"]["n_test"] == 12 and "rmse" in metrics["final"]["test"]
+    # the final stage cross-fits the best trials here, whoever ran them: no weights travel
+    assert not (out / "trials").exists()
+    assert metrics["candidates"][0]["name"] == f"trial {study.best_trial.number}"
 
 
 def test_a_worker_with_other_data_is_refused_in_one_line(
@@ -93,7 +95,8 @@ def test_a_worker_with_other_data_is_refused_in_one_line(
      ("no study 'nope' in JournalStorage; create it first with spectune tune ... --storage URL "
       "--study nope --workers 0.")),
     (["worker", "--storage", "journal:///{folder}/study.log", "--study", "shared",
-      "--max-trials", "0"], "--max-trials must be >= 1, got 0."),
+      "--max-trials", "0"], ("argument --max-trials: 0 is out of range; give an integer >= 1 "
+                             "(see spectune worker --help)")),
 ])
 def test_worker_refusals(study_files: SimpleNamespace, journal: str,
                          capsys: pytest.CaptureFixture, args: list[str], message: str) -> None:

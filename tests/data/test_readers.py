@@ -200,7 +200,7 @@ def test_spc_without_package_names_the_install(tmp_path: Path,
     write_spc(tmp_path / "a.spc", np.ones(3, dtype=np.float32), 1.0, 3.0)
     monkeypatch.setitem(sys.modules, "spc_spectra", None)
     monkeypatch.setitem(sys.modules, "spc", None)
-    with pytest.raises(ImportError, match=r"pip install --no-build-isolation spc-spectra"):
+    with pytest.raises(DataError, match=r"a\.spc: .*pip install --no-build-isolation spc-spectra"):
         read_spectra(tmp_path / "a.spc")
 
 
@@ -209,13 +209,13 @@ def test_instrument_file_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"x\.0: not a Bruker OPUS file"):
         read_spectra(tmp_path / "x.0")
     (tmp_path / "x.jdx").write_text("##TITLE=empty\n##END=\n")
-    with pytest.raises(DataError, match=r"x\.jdx: .*expected one spectrum"):
+    with pytest.raises(DataError, match=r"x\.jdx: no spectrum \(##XYDATA or ##XYPOINTS\) found"):
         read_spectra([tmp_path / "x.jdx"])
     (tmp_path / "t.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(DataError, match=r"unknown spectrum file type '\.csv'"):
+    with pytest.raises(DataError, match=r"t\.csv: a table among spectrum files"):
         read_spectra([tmp_path / "t.csv"])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match=r"empty: no JCAMP-DX, SPC or OPUS files in this folder"):
+    with pytest.raises(DataError, match=r"empty: a folder with no JCAMP-DX .*or a table file"):
         read_spectra(tmp_path / "empty")
 
 
@@ -227,5 +227,5 @@ def test_ids_must_be_unique(tmp_path: Path) -> None:
     table = pd.DataFrame({"sample": ["s0", "s1", "s1"], "fat": [1.0, 2.0, 3.0]})
     with pytest.raises(DataError, match=r"<targets DataFrame>: row 3: sample id 's1' repeats"):
         read_spectra([tmp_path / "s0.jdx", tmp_path / "s1.jdx"], targets_table=table, target="fat")
-    with pytest.raises(ValueError, match=r"target and group_column need targets_table"):
+    with pytest.raises(DataError, match=r"s0\.jdx: instrument files hold no targets .*--targets"):
         read_spectra(tmp_path / "s0.jdx", target="fat")

@@ -120,6 +120,18 @@ def test_kennard_stone_split_takes_calibration_by_kennard_stone() -> None:
         assert (len(split.tune), len(split.test)) == (10, 10)
 
 
+def test_kennard_stone_without_a_tuning_set_holds_out_what_it_leaves() -> None:
+    """The command line's test split (no tuning set): the test set is every sample Kennard-Stone
+    left out of calibration (it failed with a misleading "cannot stratify")."""
+    data = _regression(50)
+    split = split_indices(data, method="kennard-stone", test_size=0.2, tune_size=0,
+                          random_state=0)
+    cal = np.sort(kennard_stone(data.X.reshape(50, -1), 40))
+    np.testing.assert_array_equal(split.cal, cal)
+    np.testing.assert_array_equal(split.test, np.setdiff1d(np.arange(50), cal))
+    assert split.tune.size == 0
+
+
 def test_stratified_keeps_class_proportions() -> None:
     data = _classes((20, 15, 10))
     split = split_indices(data, method="stratified", test_size=0.2, tune_size=0.2, random_state=0)

@@ -145,7 +145,9 @@ def test_groups_given_to_fit_give_group_folds(fermentation: Spectra) -> None:
     folds = list(GroupKFold(n_splits=4).split(X, y, groups))
     _, k, pred = _oof_grid(X, y, folds, ["raw"], 3)[model.best_index_]
     assert k == model.n_components_
-    np.testing.assert_allclose(model.cv_predictions_, pred)
+    # one fit per fold gives every k (NIPALS is sequential): equal to k separate fits up to
+    # the float rounding of the rotations
+    np.testing.assert_allclose(model.cv_predictions_, pred, rtol=1e-6)
 
 
 def test_several_targets(fermentation: Spectra) -> None:

@@ -1,4 +1,4 @@
-"""Conformal intervals: MAPIE's split conformal on stored held-out data, coverage, model files."""
+"""Cross-conformal intervals from out-of-fold residuals: the quantile, coverage, model files."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import KFold, cross_val_predict
 
 from spectune.data import make_synthetic
 from spectune.exceptions import DataError, ModelFileError, SpectuneError
@@ -17,7 +19,6 @@ from spectune.preprocess import PreprocessingSpec
 from spectune.training import TrainConfig
 from spectune.training._conformal import (
     ConformalSet,
-    conformal_data,
     conformal_intervals,
     coverage,
     predict_interval,
@@ -33,52 +34,62 @@ def _fit(X: np.ndarray, y: np.ndarray, seed: int = 0, epochs: int = 20) -> Spect
 
 
 @pytest.fixture(scope="module")
-def problem() -> tuple[np.ndarray, np.ndarray, SpectralNetwork]:
-    """Two targets; a network fitted on the first 40 spectra (the rest were never fitted)."""
+def problem() -> tuple[np.ndarray, np.ndarray, np.ndarray, SpectralNetwork]:
+    """Two targets; out-of-fold predictions of 60 spectra and a network refitted on them."""
     spectra, _ = make_synthetic(100, 40, n_targets=2, n_components=3, random_state=0)
     X, y = spectra.flat_X(), spectra.y
-    return X, y, _fit(X[:40], y[:40])
+    oof = np.concatenate([_fit(X[train], y[train]).predict(X[test]) for train, test in
+                          KFold(3).split(X[:60])])
+    return X, y, oof, _fit(X[:60], y[:60])
 
 
 def _half_width(residuals: np.ndarray, level: float) -> np.ndarray:
-    """Split conformal by hand: the ceil((n + 1) * level)-th smallest absolute residual."""
+    """The conformal quantile by hand: the ceil((n + 1) * level)-th smallest |residual|."""
     k = math.ceil((len(residuals) + 1) * level)
     return np.sort(np.abs(residuals), axis=0)[k - 1]
 
 
 @pytest.mark.parametrize("level", [0.5, 0.9])
-def test_intervals_are_the_split_conformal_quantile_per_target(problem, level: float) -> None:
-    X, y, net = problem
-    conformal = ConformalSet(X[40:80], y[40:80], "held out")
-    center, lower, upper = conformal_intervals(net.predict, conformal, X[80:], level)
-    np.testing.assert_allclose(center, net.predict(X[80:]), rtol=1e-12)
-    q = _half_width(y[40:80] - net.predict(X[40:80]), level)  # one width per target
-    np.testing.assert_allclose(upper - center, np.broadcast_to(q, center.shape), rtol=1e-9)
-    np.testing.assert_allclose(center - lower, np.broadcast_to(q, center.shape), rtol=1e-9)
+def test_intervals_are_the_conformal_quantile_of_the_residuals_per_target(problem, level) -> None:
+    X, y, oof, net = problem
+    conformal = ConformalSet(oof, y[:60], "out of fold")
+    prediction = net.predict(X[60:])
+    lower, upper = conformal_intervals(prediction, conformal, level)
+    q = _half_width(y[:60] - oof, level)  # one width per target
+    np.testing.assert_allclose(upper - prediction, np.broadcast_to(q, prediction.shape),
+                               rtol=1e-9)
+    np.testing.assert_allclose(prediction - lower, np.broadcast_to(q, prediction.shape),
+                               rtol=1e-9)
+    np.testing.assert_allclose(conformal.half_widths(level), q, rtol=1e-9)
 
 
-def test_intervals_widen_with_the_level(problem) -> None:
-    X, y, net = problem
-    conformal = ConformalSet(X[40:80], y[40:80], "held out")
+def test_intervals_widen_with_the_level_and_hold_the_prediction(problem) -> None:
+    X, y, oof, net = problem
+    conformal = ConformalSet(oof, y[:60], "out of fold")
+    prediction = net.predict(X[60:])
     widths = []
     for level in (0.5, 0.8, 0.95):
-        _, lower, upper = conformal_intervals(net.predict, conformal, X[80:], level)
+        lower, upper = conformal_intervals(prediction, conformal, level)
+        assert ((lower <= prediction) & (prediction <= upper)).all()
         widths.append(upper - lower)
     assert (widths[0] > 0).all()
     assert (widths[1] > widths[0]).all() and (widths[2] > widths[1]).all()
 
 
 def test_coverage_at_0_9_over_repeated_data_sets() -> None:
-    """Split conformal promises >= 0.9 on average (at most 0.9 + 1/(n+1) with n = 100)."""
+    """Cross-conformal (K-fold residuals, refitted model) covers about 0.9 on new data; its
+    models see 4/5 of the data, so the refit's residuals are a little smaller: >= 0.87."""
     covered = []
     for seed in range(10):
         spectra, _ = make_synthetic(300, 40, noise=0.01, random_state=seed)
-        X, y = spectra.flat_X(), spectra.y
-        net = _fit(X[:100], y[:100], seed=seed, epochs=15)
-        conformal = ConformalSet(X[100:200], y[100:200], "held out")
-        _, lower, upper = conformal_intervals(net.predict, conformal, X[200:], 0.9)
+        X, y = spectra.flat_X().astype(float), spectra.y
+        model = Ridge(alpha=1e-3)
+        oof = cross_val_predict(model, X[:200], y[:200], cv=KFold(5, shuffle=True,
+                                                                  random_state=seed))
+        lower, upper = conformal_intervals(model.fit(X[:200], y[:200]).predict(X[200:]),
+                                           ConformalSet(oof, y[:200], "oof"), 0.9)
         covered.append(coverage(y[200:], lower, upper))
-    assert 0.85 <= np.mean(covered) <= 0.95, covered
+    assert 0.87 <= np.mean(covered) <= 0.95, covered
 
 
 def test_coverage_counts_the_values_inside_the_bounds() -> None:
@@ -90,101 +101,75 @@ def test_coverage_counts_the_values_inside_the_bounds() -> None:
     assert coverage(y[:, 0], lower[:, :1], upper[:, :1]) == pytest.approx(2 / 3)
 
 
-def test_saved_folder_keeps_the_data_and_gives_the_same_intervals(problem, tmp_path: Path) -> None:
-    X, y, net = problem
-    conformal = ConformalSet(X[40:80], y[40:80], "tuning set (40 spectra)")
+def test_saved_folder_keeps_the_residuals_and_centres_on_its_prediction(problem, tmp_path: Path
+                                                                       ) -> None:
+    X, y, oof, net = problem
+    conformal = ConformalSet(oof, y[:60], "out-of-fold predictions (3 folds)")
     save_model(tmp_path, [net], wavelengths=np.arange(40), target_names=["a", "b"],
                conformal=conformal)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "conformal.safetensors", "model.json", "model.safetensors"]
     meta = json.loads((tmp_path / "model.json").read_text())
     assert meta["conformal"] == {
-        "file": "conformal.safetensors", "source": "tuning set (40 spectra)", "n_samples": 40,
-        "model": "members", "shapes": {"X": [40, 40], "y": [40, 2]}}
+        "file": "conformal.safetensors", "source": "out-of-fold predictions (3 folds)",
+        "n_samples": 60, "shapes": {"predictions": [60, 2], "y": [60, 2]}}
     loaded = load_model(tmp_path)
-    np.testing.assert_array_equal(loaded.conformal.X, X[40:80])
-    expected = conformal_intervals(net.predict, conformal, X[80:], 0.8)
-    for got, want in zip(predict_interval(loaded, X[80:], 0.8), expected, strict=True):
-        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(loaded.conformal.predictions, oof)
+    prediction, lower, upper = predict_interval(loaded, X[60:], 0.8)
+    np.testing.assert_array_equal(prediction, net.predict(X[60:]))
+    expected = conformal_intervals(prediction, conformal, 0.8)
+    np.testing.assert_array_equal(lower, expected[0])
+    np.testing.assert_array_equal(upper, expected[1])
 
 
-def test_a_separate_interval_model_centres_the_intervals(problem, tmp_path: Path) -> None:
-    """tune's case: the refit predicts, the calibration-only network gives the intervals."""
-    X, y, net = problem
-    refit = _fit(X[:80], y[:80], seed=1)  # saw the conformal data: must not calibrate
-    conformal = ConformalSet(X[40:80], y[40:80], "tuning set")
-    save_model(tmp_path, [refit], wavelengths=np.arange(40), target_names=["a", "b"],
-               conformal=conformal, interval_members=[net])
-    loaded = load_model(tmp_path)
-    assert json.loads((tmp_path / "model.json").read_text())["conformal"]["model"] == \
-        "interval_members"
-    np.testing.assert_array_equal(loaded.predict(X[80:]), refit.predict(X[80:]))
-    center, _, upper = predict_interval(loaded, X[80:], 0.9)
-    np.testing.assert_array_equal(center, net.predict(X[80:]))
-    q = _half_width(y[40:80] - net.predict(X[40:80]), 0.9)
-    np.testing.assert_allclose(upper - center, np.broadcast_to(q, center.shape), rtol=1e-9)
-
-
-def test_conformal_data_from_spectra_and_its_refusals() -> None:
-    spectra, _ = make_synthetic(20, 30, random_state=0)
-    conformal = conformal_data(spectra, "tuning set")
-    np.testing.assert_array_equal(conformal.X, spectra.flat_X())
-    assert conformal.y.shape == (20, 1) and conformal.source == "tuning set"
-    classes, _ = make_synthetic(20, 30, task="classification", random_state=0)
-    with pytest.raises(DataError, match=r"conformal intervals are for regression; .*classif"):
-        conformal_data(classes, "tuning set")
-    with pytest.raises(DataError, match=r"X of shape \(20, 30\) and y of shape \(19, 1\)"):
-        ConformalSet(spectra.flat_X(), spectra.y[:19], "x")
-    X = spectra.flat_X().copy()
-    X[3, 4] = np.nan
+def test_conformal_set_refusals() -> None:
+    with pytest.raises(DataError, match=r"predictions of shape \(20, 1\) and y of shape \(19, 1\)"):
+        ConformalSet(np.zeros(20), np.zeros(19), "x")
+    bad = np.zeros((20, 1))
+    bad[3] = np.nan
     with pytest.raises(DataError, match="NaN or inf"):
-        ConformalSet(X, spectra.y, "x")
+        ConformalSet(bad, np.zeros(20), "x")
 
 
-def test_bad_levels_and_too_small_sets_are_refused(problem) -> None:
-    X, y, net = problem
-    conformal = ConformalSet(X[40:50], y[40:50], "ten spectra")
+def test_bad_levels_and_too_few_residuals_are_refused(problem) -> None:
+    _, y, oof, _ = problem
+    conformal = ConformalSet(oof[:10], y[:10], "ten spectra")
     for level in (0.0, 1.0, 1.5, -0.1, float("nan"), True):
         with pytest.raises(ValueError, match=r"strictly between 0 and 1 .*got"):
-            conformal_intervals(net.predict, conformal, X[80:], level)
+            conformal_intervals(oof[:3], conformal, level)
     with pytest.raises(DataError, match=r"level 0.95 needs at least 20 .*has 10, enough for "
                                         r"levels from 0.1 to 0.9"):
-        conformal_intervals(net.predict, conformal, X[80:], 0.95)
-    with pytest.raises(DataError, match=r"spectra of shape \(39,\) per sample"):
-        conformal_intervals(net.predict, conformal, X[80:, :39], 0.5)
+        conformal_intervals(oof[:3], conformal, 0.95)
 
 
 def test_saving_refuses_conformal_data_that_cannot_serve(problem, tmp_path: Path) -> None:
-    X, y, net = problem
-    options = {"wavelengths": np.arange(40), "target_names": ["a", "b"]}
-    with pytest.raises(ValueError, match=r"do not fit the model: .*1 channel\(s\) x 40 points, "
-                                         r"2 target\(s\)"):
-        save_model(tmp_path, [net], conformal=ConformalSet(X[40:80, :30], y[40:80], "x"),
-                   **options)
-    with pytest.raises(ValueError, match="interval_members without conformal data"):
-        save_model(tmp_path, [net], interval_members=[net], **options)
+    X, y, oof, net = problem
+    with pytest.raises(ValueError, match=r"conformal data of 1 target\(s\); the model has 2"):
+        save_model(tmp_path, [net], conformal=ConformalSet(oof[:, :1], y[:60, :1], "x"),
+                   wavelengths=np.arange(40), target_names=["a", "b"])
     labels = np.array(["a", "b"])[(y[:40, 0] > np.median(y[:40, 0])).astype(int)]
     classifier = fit_network(X[:40], labels, preprocessing=PreprocessingSpec(),
                              arch=MLP(units=(4,)), config=TrainConfig(max_epochs=1),
                              task="classification")
     with pytest.raises(ValueError, match="for regression models; these members classify"):
-        save_model(tmp_path, [classifier], conformal=ConformalSet(X[40:80], y[40:80, :1], "x"),
+        save_model(tmp_path, [classifier], conformal=ConformalSet(oof[:, :1], y[:60, :1], "x"),
                    wavelengths=np.arange(40), target_names=["class"])
 
 
-def test_a_model_without_conformal_data_says_how_to_get_one(problem, tmp_path: Path) -> None:
-    X, _, net = problem
+def test_a_model_without_residuals_says_how_to_get_them(problem, tmp_path: Path) -> None:
+    X, _, _, net = problem
     save_model(tmp_path, [net], wavelengths=np.arange(40), target_names=["a", "b"])
-    with pytest.raises(SpectuneError, match=r"holds no conformalization data.*spectune tune"):
+    with pytest.raises(SpectuneError, match=r"holds no out-of-fold residuals.*spectune tune"):
         predict_interval(load_model(tmp_path), X, 0.9)
 
 
 def test_damaged_conformal_data_are_refused(problem, tmp_path: Path) -> None:
-    X, y, net = problem
+    _, y, oof, net = problem
     save_model(tmp_path, [net], wavelengths=np.arange(40), target_names=["a", "b"],
-               conformal=ConformalSet(X[40:80], y[40:80], "held out"))
+               conformal=ConformalSet(oof, y[:60], "held out"))
     arrays = load_file(str(tmp_path / "conformal.safetensors"))
-    save_file({"X": arrays["X"][:30], "y": arrays["y"]}, str(tmp_path / "conformal.safetensors"))
+    save_file({"predictions": arrays["predictions"][:30], "y": arrays["y"]},
+              str(tmp_path / "conformal.safetensors"))
     with pytest.raises(ModelFileError, match=r"model\.json and conformal\.safetensors disagree"):
         load_model(tmp_path)
     (tmp_path / "conformal.safetensors").unlink()

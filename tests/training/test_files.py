@@ -15,7 +15,7 @@ from safetensors.numpy import load_file, save_file
 from spectune.data import make_synthetic
 from spectune.estimators import SpectralCNNRegressor
 from spectune.exceptions import ModelFileError
-from spectune.models import MLP, PassosCNN, ShenCNN
+from spectune.models import MLP, ApplicabilityDomain, PassosCNN, ShenCNN
 from spectune.preprocess import PreprocessingSpec
 from spectune.training import TrainConfig
 from spectune.training._files import SavedModel, load_model, save_model
@@ -198,7 +198,7 @@ def test_preprocessing_arrays_of_the_wrong_length_are_refused(saved, tmp_path: P
         (lambda f: (f / "model.json").write_text('{"format": "spectune-model", '),
          r"model\.json: not valid JSON"),
         (lambda f: _edit_json(f, lambda meta: meta.update(format_version=99)),
-         r"version 99; this spectune reads 'spectune-model' version 1"),
+         r"version 99; this spectune reads 'spectune-model' version 2"),
         (lambda f: (f / "model.safetensors").unlink(), r"model\.safetensors: cannot be read"),
         (lambda f: (f / "model.safetensors").write_bytes(b"\x00garbage"),
          r"model\.safetensors: cannot be read"),
@@ -219,3 +219,34 @@ def test_estimator_save_writes_a_folder_that_load_model_reads(tmp_path: Path) ->
     loaded = load_model(tmp_path / "m")
     np.testing.assert_array_equal(loaded.predict(X)[:, 0], estimator.predict(X))
     assert loaded.target_names == ["c0"] and loaded.wavelengths[-1] == 2500
+
+
+def test_the_applicability_domain_travels_with_the_model(saved, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    net, X, _ = saved
+    domain = ApplicabilityDomain("snv").fit(X[:36])
+    folder = _save(tmp_path / "m", net, X, domain=domain)
+    assert {"domain.json", "domain.safetensors"} <= {p.name for p in folder.iterdir()}
+    for module, name in ((pickle, "load"), (pickle, "loads"), (torch, "load")):
+        monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("unpickled"))
+    loaded = load_model(folder).domain
+    for before, after in zip(domain.score(X), loaded.score(X), strict=True):
+        np.testing.assert_allclose(after, before, rtol=1e-9)
+    _save(folder, net, X)  # saved again without a domain: no stale domain stays behind
+    assert load_model(folder).domain is None and not (folder / "domain.json").exists()
+
+
+def test_a_damaged_domain_refuses_the_folder_in_one_line(saved, tmp_path: Path) -> None:
+    net, X, _ = saved
+    folder = _save(tmp_path / "m", net, X, domain=ApplicabilityDomain().fit(X[:36]))
+    (folder / "domain.safetensors").unlink()
+    with pytest.raises(ModelFileError, match=r"applicability domain .* cannot be read") as error:
+        load_model(folder)
+    assert "\n" not in str(error.value)
+
+
+def test_a_domain_of_other_spectra_is_refused_before_writing(saved, tmp_path: Path) -> None:
+    net, X, _ = saved
+    with pytest.raises(ValueError, match=r"fitted on spectra of \(1, 30\)"):
+        _save(tmp_path / "m", net, X, domain=ApplicabilityDomain().fit(X[:36, :30]))
+    assert not (tmp_path / "m" / "model.json").exists()

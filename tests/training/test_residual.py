@@ -59,7 +59,7 @@ def test_linear_part_equals_sklearn_pls_predict(route: str, n_targets: int) -> N
     X64 = X.astype(np.float64)
     folds = KFold(4, shuffle=True, random_state=0)
     baseline = fit_pls_baseline(X[:50], y[:50], max_components=4, routes=[route], cv=folds)
-    k = baseline.linear.n_components
+    k = baseline.linear.settings["n_components"]
     reference = pls_pipeline(route, k).fit(X64[:50], y[:50]).predict(X64[50:])
     np.testing.assert_allclose(baseline.linear.predict(X[50:]), reference.reshape(20, -1),
                                rtol=0, atol=1e-10)
@@ -78,7 +78,7 @@ def test_residual_targets_are_y_minus_out_of_fold_pls(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(network_module, "train", spy)
     net = _fit(X, y, _small(X, y))
-    route, k = net.linear.preprocessing.routes[0], net.linear.n_components
+    route, k = net.linear.preprocessing.routes[0], net.linear.settings["n_components"]
     # by hand: the chosen setting's out-of-fold predictions on PLSRegressionCV's folds (an int
     # cv is a shuffled KFold seeded by random_state)
     folds = KFold(5, shuffle=True, random_state=CONFIG.seed)
@@ -108,7 +108,7 @@ def test_a_network_with_a_zero_output_layer_predicts_exactly_pls(residual_net) -
     with torch.no_grad():
         zeroed.model.output.weight.zero_()
         zeroed.model.output.bias.zero_()
-    route, k = net.linear.preprocessing.routes[0], net.linear.n_components
+    route, k = net.linear.preprocessing.routes[0], net.linear.settings["n_components"]
     X64 = X.astype(np.float64)
     sklearn_pls = pls_pipeline(route, k).fit(X64[:50], y[:50]).predict(X64)
     np.testing.assert_array_equal(zeroed.predict(X), zeroed.linear.predict(X))
@@ -150,9 +150,9 @@ def test_save_load_gives_identical_predictions(residual_net, tmp_path: Path) -> 
     np.testing.assert_array_equal(member.predict(X), net.predict(X))
     np.testing.assert_array_equal(member.linear.coef, net.linear.coef)
     assert member.linear.preprocessing == net.linear.preprocessing
-    assert member.linear.n_components == net.linear.n_components and member.y_mean is None
+    assert member.linear.settings["n_components"] == net.linear.settings["n_components"] and member.y_mean is None
     meta = json.loads((tmp_path / "model.json").read_text())
-    assert meta["members"][0]["pls"]["n_components"] == net.linear.n_components
+    assert meta["members"][0]["pls"]["settings"]["n_components"] == net.linear.settings["n_components"]
     assert {"m0.pls.coef", "m0.pls.intercept"} <= set(meta["tensors"])
 
 
@@ -167,8 +167,8 @@ def _edit(folder: Path, edit) -> None:  # type: ignore[no-untyped-def]
     [
         (lambda member: member.update(pls=None),
          r"tensors \(first: m0\.pls\.coef\) belong to no part that model\.json describes"),
-        (lambda member: member["pls"].update(n_targets=2),
-         r"member 0 cannot be rebuilt: PLS coefficients of shape \(40, 1\) .* 2 targets"),
+        (lambda member: member["pls"].update(n_outputs=2),
+         r"member 0 cannot be rebuilt: linear coefficients of shape \(40, 1\) .* 2 outputs"),
     ],
     ids=["pls entry deleted", "pls shape edited"],
 )

@@ -1,4 +1,5 @@
-"""Fixtures of the tuning tests: tiny spectra and spaces, quick settings, a quick PLS baseline."""
+"""Fixtures of the tuning tests: tiny spectra and spaces, quick settings (PLS and Ridge on the
+raw route with at most 4 latent variables: the baselines have tests of their own)."""
 
 from __future__ import annotations
 
@@ -10,22 +11,10 @@ import optuna
 import pytest
 
 from spectune.data import Spectra, make_synthetic, split_cal_tune
-from spectune.models import run_baselines
-from spectune.tuning import _final
 from spectune.tuning._run import TuneSettings
 from spectune.tuning._trial import Evaluation
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
-
-
-@pytest.fixture(autouse=True)
-def quick_baselines(monkeypatch: pytest.MonkeyPatch) -> None:
-    """PLS on the raw route with few components; the baselines have tests of their own."""
-
-    def quick(cal: Spectra, test: Spectra | None = None, **kwargs: Any) -> dict[str, Any]:
-        return run_baselines(cal, test, cv=3, max_components=4, routes=("raw",), **kwargs)
-
-    monkeypatch.setattr(_final, "run_baselines", quick)
 
 
 @pytest.fixture(autouse=True)
@@ -57,7 +46,7 @@ def quick(mlp_space: dict[str, Any]) -> Callable[..., TuneSettings]:
 
     def make(**changes: Any) -> TuneSettings:
         base = dict(space=mlp_space, n_trials=3, max_epochs=4, pruner="none", sampler="random",
-                    show_progress=False)
+                    show_progress=False, linear_routes=("raw",), max_components=4, jobs=1)
         return TuneSettings(**{**base, **changes})
 
     return make

@@ -8,6 +8,7 @@ import sqlite3
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import optuna
@@ -19,6 +20,7 @@ from spectune.tuning import _execute
 from spectune.tuning._execute import run_trials
 from spectune.tuning._final import _study_section
 from spectune.tuning._materialise import materialise
+from spectune.tuning._objectives import Objective
 from spectune.tuning._run import TuneSettings, prepare
 from spectune.tuning._study import (
     NOT_STARTED,
@@ -57,7 +59,8 @@ def test_trial_counts_count_what_they_say() -> None:
         "4 of 30 trials ran before the 360 s timeout (2 complete, 1 pruned, 1 failed, "
         "1 interrupted (not counted), 1 too large for the data (not counted))")
     settings = TuneSettings(n_trials=30)  # `spectune finish` counts no placeholder either
-    section = _study_section(study, study.best_trial, settings, "rmse")
+    found = SimpleNamespace(study=study, objective=Objective("rmse"))
+    section = _study_section(found, study.best_trial, settings)  # type: ignore[arg-type]
     assert (section["n_trials"], section["n_complete"], section["n_failed"]) == (4, 2, 1)
     record_stop(study, "ctrl-c", None)
     assert trial_counts(study, 30)["summary"].startswith(

@@ -1,5 +1,5 @@
 """``tune`` end to end on tiny data: failures inside the study, reproducibility, k-fold by hand,
-classification on real data, Pareto, kept models and the warm refit."""
+classification on real data, Pareto."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from spectune.preprocess._spec import PreprocessingSpec
 from spectune.training import TrainConfig
 from spectune.training._files import load_model
 from spectune.training._network import fit_network
-from spectune.tuning import SearchSpace, _refit, materialise
+from spectune.tuning import SearchSpace, materialise
 from spectune.tuning._run import TuneSettings, tune
 
 Quick = Callable[..., TuneSettings]
@@ -120,7 +120,7 @@ def test_same_seed_same_trials(tiny: Spectra, tmp_path: Path, quick: Quick,
     second, again = _run(tiny, tmp_path / "b", settings)
     assert _trials(first.study) == _trials(second.study)
     assert len({t.params["lr"] for t in first.study.trials}) == 4  # four different draws
-    assert metrics["cnn"]["test"] == again["cnn"]["test"]
+    assert metrics["final"]["test"] == again["final"]["test"]
 
 
 def test_k_fold_value_equals_hand_computation(
@@ -162,12 +162,13 @@ def test_classification_on_coffee(tmp_path: Path, quick: Quick) -> None:
     result, metrics = _run(coffee, tmp_path / "run", quick(space=space, max_epochs=8))
     assert metrics["study"]["objective"] == "accuracy"  # 3 balanced classes
     assert metrics["study"]["n_complete"] == 3
-    for model in ("cnn", "pls"):
-        assert {"accuracy", "balanced_accuracy", "f1_macro"} <= set(metrics[model]["test"])
+    for model in (metrics["final"], metrics["pls"]):
+        assert {"accuracy", "balanced_accuracy", "f1_macro"} <= set(model["test"])
     test = coffee[split_indices(coffee, test_size=0.2, tune_size=0, random_state=0).test]
     assert metrics["data"]["n_test"] == test.n_samples == 12
     expected = accuracy_score(test.y, result.predict(test.flat_X()))
-    assert metrics["cnn"]["test"]["accuracy"] == pytest.approx(expected)
+    assert metrics["final"]["test"]["accuracy"] == pytest.approx(expected)
+    assert [c["name"] for c in metrics["candidates"]][-1] == "logistic"  # the linear candidate
     assert set(result.predict(test.flat_X())) <= set(coffee.classes)
     best = result.study.best_trial
     assert metrics["cnn"]["tune"]["accuracy"] == best.user_attrs["tune_accuracy"] == best.value
@@ -185,41 +186,3 @@ def test_pareto_gives_two_objectives_and_a_best_trial_on_the_front(
     assert metrics["study"]["best_trial"] in {t.number for t in front}
     assert metrics["cnn"]["tune"]["objective"] == min(t.values[0] for t in front)
     assert metrics["cnn"]["n_params"] == 42 * metrics["cnn"]["params"]["units"] + 1
-
-
-def test_keep_top_and_warm_refit_from_the_best_trials_weights(
-    tiny: Spectra, tmp_path: Path, quick: Quick, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: dict[str, Any] = {}
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        seen.update(kwargs)
-        return fit_network(*args, **kwargs)
-
-    monkeypatch.setattr(_refit, "fit_network", spy)
-    out = tmp_path / "run"
-    result, metrics = _run(tiny, out, quick(n_trials=4, keep_top=2, refit="warm", ensemble_top=1))
-    ranked = sorted((t for t in result.study.trials if t.state == TrialState.COMPLETE),
-                    key=lambda t: t.value)
-    assert sorted(p.name for p in (out / "trials").iterdir()) == sorted(
-        str(t.number) for t in ranked[:2])
-    best = result.study.best_trial
-    assert metrics["cnn"]["refit"] == "warm" and metrics["study"]["best_trial"] == best.number
-    saved = load_model(out / "trials" / str(best.number))
-    assert saved.members[0].arch.fc[0].units == best.params["units"]
-    kept = saved.members[0].model.state_dict()
-    assert seen["init_state"].keys() == kept.keys()
-    assert all(torch.equal(seen["init_state"][k], kept[k]) for k in kept)
-    assert seen["config"].lr == pytest.approx(best.params["lr"] / 10)
-
-
-def test_pareto_with_warm_refit_is_refused_or_works(
-    tiny: Spectra, tmp_path: Path, quick: Quick
-) -> None:
-    try:
-        settings = quick(pareto=True, refit="warm")
-    except ValueError as error:  # refused before any work is also a fix
-        assert "--refit warm" in str(error)
-        return
-    _, metrics = _run(tiny, tmp_path / "run", settings)
-    assert metrics["cnn"]["refit"] == "warm"

@@ -7,6 +7,7 @@ Each figure is a tested ``get_<figure>_info`` function that computes its data an
 from __future__ import annotations
 
 from spectune.analysis._convergence import ConvergenceInfo, get_convergence_info, plot_convergence
+from spectune.analysis._domain_plot import DomainInfo, get_domain_info, plot_domain
 from spectune.analysis._explain import (
     GradCamInfo,
     PLSCoefficientsInfo,
@@ -41,12 +42,17 @@ from spectune.analysis._model_plots import (
     plot_comparison,
     plot_confusion,
     plot_explanation,
-    plot_pls_coefficients,
     plot_pred_obs,
     plot_spectra,
     plot_training_curves,
 )
 from spectune.analysis._parallel import ParallelInfo, get_parallel_info, plot_parallel
+from spectune.analysis._pls_plots import (
+    PLSCurveInfo,
+    get_pls_curve_info,
+    plot_pls_coefficients,
+    plot_pls_curve,
+)
 from spectune.analysis._report import load_run, write_report
 from spectune.analysis._search_plots import (
     HistoryInfo,
@@ -63,6 +69,7 @@ __all__ = [
     "ComparisonInfo",
     "ConfusionInfo",
     "ConvergenceInfo",
+    "DomainInfo",
     "GradCamInfo",
     "HistoryInfo",
     "ImportanceInfo",
@@ -79,6 +86,7 @@ __all__ = [
     "get_comparison_info",
     "get_confusion_info",
     "get_convergence_info",
+    "get_domain_info",
     "get_history_info",
     "get_importance_info",
     "get_parallel_info",
@@ -94,12 +102,16 @@ __all__ = [
     "plot_comparison",
     "plot_confusion",
     "plot_convergence",
+    "plot_domain",
     "plot_explanation",
     "plot_history",
     "plot_importance",
     "plot_lr_range",
     "plot_parallel",
     "plot_pls_coefficients",
+    "plot_pls_curve",
+    "get_pls_curve_info",
+    "PLSCurveInfo",
     "plot_pred_obs",
     "plot_slices",
     "plot_spectra",

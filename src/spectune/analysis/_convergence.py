@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import optuna
@@ -12,7 +12,9 @@ from optuna.trial import TrialState
 
 from spectune.analysis._figures import save_figure
 
-__all__ = ["ConvergenceInfo", "get_convergence_info", "plot_convergence"]
+__all__ = [
+    "ConvergenceInfo", "get_convergence_info", "plot_convergence", "summarize_convergence",
+]
 
 
 class ConvergenceInfo(NamedTuple):
@@ -52,3 +54,24 @@ def plot_convergence(infos: Sequence[ConvergenceInfo], path: Path, *, ylabel: st
     ax.legend()
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def summarize_convergence(studies: dict[str, optuna.Study], out: Path, *, objective: str
+                          ) -> dict[str, Any]:
+    """Draw ``out/convergence.png/.svg`` and return, per study, its best value, the trial that
+    found it and the curve (``convergence.json``'s content)."""
+    infos = [get_convergence_info(study, name) for name, study in studies.items()]
+    files = plot_convergence(infos, out / "convergence", ylabel=objective)
+    return {
+        "objective": objective,
+        "samplers": {
+            info.name: {
+                "best": info.best_so_far[-1] if info.values else None,
+                "best_trial": info.numbers[info.values.index(info.best_so_far[-1])]
+                if info.values else None,
+                "trials": info.numbers, "values": info.values, "best_so_far": info.best_so_far,
+            }
+            for info in infos
+        },
+        "figures": [str(f.name) for f in files],
+    }

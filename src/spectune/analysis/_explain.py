@@ -319,8 +319,10 @@ def get_pls_coefficients_info(
     *,
     wavelengths: npt.ArrayLike | None = None,
     target_names: Sequence[str] | None = None,
+    axis: str = "wavelength",
 ) -> PLSCoefficientsInfo:
-    """Coefficients and VIP of a fitted PLS baseline, per route, against the wavelengths.
+    """Coefficients and VIP of a fitted PLS baseline, per route, against the wavelengths
+    (``axis`` names them: "wavenumber (cm-1)", ...).
 
     ``model`` is a fitted ``PLSRegressionCV`` / ``PLSDAClassifierCV`` (their ``pipeline_``), a
     Pipeline ending in ``PLSRegression``, or a ``PLSRegression``.
@@ -346,7 +348,7 @@ def get_pls_coefficients_info(
         target_names = [str(c) for c in classes] if classes is not None \
             else [f"y{j}" for j in range(len(coef))]
     preprocessed = any(name not in ("raw", "refl") for name in names)
-    axis = "wavelength (preprocessed spectra)" if preprocessed else "wavelength"
+    axis = f"{axis} (preprocessed spectra)" if preprocessed else axis
     return PLSCoefficientsInfo(wl, np.moveaxis(coefs[:, :, 0], 0, 1), vip[:, 0], names,
                                tuple(target_names), axis, int(pls.n_components))
 

@@ -44,14 +44,14 @@ __all__ = [
     "plot_comparison",
     "plot_confusion",
     "plot_explanation",
-    "plot_pls_coefficients",
     "plot_pred_obs",
     "plot_spectra",
     "plot_training_curves",
 ]
 
 #: Colours of the data sets, the same in every figure.
-SET_COLOURS = {"calibration": "C0", "tuning": "C1", "test": "C3"}
+SET_COLOURS = {"calibration": "C0", "tuning": "C1", "test": "C3",
+               "calibration (out of fold)": "C0", "tuning (out of fold)": "C1"}
 CLASSIFICATION_SCORES = ("accuracy", "balanced_accuracy", "f1_macro")
 
 
@@ -269,7 +269,8 @@ def plot_training_curves(
 
 
 def plot_pred_obs(info: PredObsInfo, path: str | Path, *, title: str = "") -> list[Path]:
-    """Predicted vs observed with the 1:1 line (top) and residuals (bottom), per target."""
+    """Predicted vs observed with the 1:1 line (top) and residuals against the predicted
+    values (bottom, where a trend or a funnel shows), per target."""
     figure, axes = _figure(2, len(info.target_names), 4.2, 3.6)
     for j, target in enumerate(info.target_names):
         top, bottom = axes[0, j], axes[1, j]
@@ -278,13 +279,13 @@ def plot_pred_obs(info: PredObsInfo, path: str | Path, *, title: str = "") -> li
             label = f"{name}{_scores_text(info.metrics[name][j])}"
             top.scatter(true[:, j], info.predicted[name][:, j], s=14, alpha=0.75, color=colour,
                         label=label)
-            bottom.scatter(true[:, j], info.residuals[name][:, j], s=12, alpha=0.7,
-                           color=colour)
+            bottom.scatter(info.predicted[name][:, j], info.residuals[name][:, j], s=12,
+                           alpha=0.7, color=colour)
         _one_to_one(top, info.limits[j])
         top.set_title(f"{title} {target}".strip())
         top.legend(fontsize="small")
         bottom.axhline(0.0, color="k", lw=0.8)
-        bottom.set(xlim=info.limits[j], xlabel=f"observed {target}",
+        bottom.set(xlim=info.limits[j], xlabel=f"predicted {target}",
                    ylabel="residual (predicted - observed)")
     return save_figure(figure, path)
 
@@ -331,7 +332,8 @@ def plot_comparison(info: ComparisonInfo, path: str | Path) -> list[Path]:
     return save_figure(figure, path)
 
 
-def plot_spectra(info: SpectraInfo, path: str | Path) -> list[Path]:
+def plot_spectra(info: SpectraInfo, path: str | Path, *, xlabel: str = "wavelength"
+                 ) -> list[Path]:
     """One panel per raw channel or route: mean ± sd and the sampled curves, by target/class."""
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
@@ -357,7 +359,7 @@ def plot_spectra(info: SpectraInfo, path: str | Path) -> list[Path]:
         ax.set(title=f"{info.title}: {name}" if len(info.panel_names) > 1 else info.title,
                ylabel=name)
         ax.legend(fontsize="small", loc="upper right")
-    axes[-1, 0].set_xlabel("wavelength")
+    axes[-1, 0].set_xlabel(xlabel)
     if norm is not None:
         from matplotlib.cm import ScalarMappable
 
@@ -369,7 +371,8 @@ def plot_spectra(info: SpectraInfo, path: str | Path) -> list[Path]:
 
 
 def plot_explanation(
-    explanations: GradCamInfo | Sequence[tuple[str, GradCamInfo]], path: str | Path
+    explanations: GradCamInfo | Sequence[tuple[str, GradCamInfo]], path: str | Path, *,
+    xlabel: str = "wavelength",
 ) -> list[Path]:
     """The relevance (shaded, right axis) over the mean raw spectrum; rows are groups (classes
     or target tertiles), columns are the preprocessing routes the network was fed."""
@@ -386,24 +389,8 @@ def plot_explanation(
             cam_ax.fill_between(info.wavelengths, 0.0, info.cam[r], color="C3", alpha=0.35)
             cam_ax.set_ylim(0.0, 1.05)
             ax.set_title(f"{label} (n={info.n_samples}), route {route}", fontsize="medium")
-            ax.set(xlabel="wavelength", ylabel="mean spectrum")
+            ax.set(xlabel=xlabel, ylabel="mean spectrum")
             cam_ax.set_ylabel(info.method.replace("_", " "))
-    return save_figure(figure, path)
-
-
-def plot_pls_coefficients(info: PLSCoefficientsInfo, path: str | Path) -> list[Path]:
-    """Regression coefficients (left) and VIP with the VIP = 1 line (right), per route."""
-    figure, axes = _figure(len(info.route_names), 2, 5.0, 3.0)
-    for r, route in enumerate(info.route_names):
-        for t, target in enumerate(info.target_names):
-            axes[r, 0].plot(info.wavelengths, info.coef[t, r], lw=1.0, label=target)
-        axes[r, 0].axhline(0.0, color="k", lw=0.6)
-        axes[r, 0].set(title=f"PLS coefficients ({info.n_components} LV), route {route}",
-                       xlabel=info.axis_label, ylabel="coefficient")
-        axes[r, 0].legend(fontsize="small")
-        axes[r, 1].plot(info.wavelengths, info.vip[r], color="C2")
-        axes[r, 1].axhline(1.0, color="k", ls="--", lw=0.8)
-        axes[r, 1].set(title=f"VIP, route {route}", xlabel=info.axis_label, ylabel="VIP")
     return save_figure(figure, path)
 
 

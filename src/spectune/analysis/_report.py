@@ -1,12 +1,13 @@
-"""The HTML report of a tuning run: one self-contained file that says how the CNN fared.
+"""The HTML report of a tuning run: one self-contained file that says how the final model fared.
 
 ``write_report(out)`` reads what ``spectune tune`` left in ``out`` (metrics.json, the Optuna
-study, the model folder, the kept trials, predictions.csv, spectra.safetensors) and writes
-``out/report.html`` plus every figure as PNG and SVG in ``out/figures/``. The verdict (CNN vs
-PLS on the test set) comes first, then the data, the search, the importance of each
-hyperparameter, the model, what it looks at, and last how to reproduce the run. Every part
-that cannot be made (too few trials, no test set, no kept trials, an MLP without conv layers,
-a Pareto study...) becomes a note; only a folder that is no run at all is refused.
+study, the model folder, predictions.csv, spectra.safetensors) and writes ``out/report.html``
+plus every figure as PNG and SVG in ``out/figures/``. The verdict (the final model against the
+best model of the table on the test set, the stack, the data roles) comes first, then the data,
+the search, the importance of each hyperparameter, the model, what it looks at, and last how
+to reproduce the run. Every part that cannot be made (too few trials, no test set, a purely
+linear final model, an MLP without conv layers, a Pareto study...) becomes a note; only a
+folder that is no run at all is refused.
 
 The analysis functions draw every figure; this module only reads the folder and lays out the
 page (:mod:`spectune.analysis._report_sections`, ``_report_search`` and ``_report_model``).
@@ -86,6 +87,11 @@ class RunFolder:
         return [str(self.metrics.get("target", "y"))]
 
     @property
+    def axis_label(self) -> str:
+        """The spectral axis as the user named it (``--axis``), else "wavelength"."""
+        return str(self.metrics.get("data", {}).get("axis") or "wavelength")
+
+    @property
     def wavelengths(self) -> np.ndarray | None:
         if self.arrays is not None and "wavelengths" in self.arrays:
             return np.asarray(self.arrays["wavelengths"], dtype=float)
@@ -99,7 +105,7 @@ class RunFolder:
         return np.asarray(self.model.classes).tolist()
 
     def column(self, model: str, sets: tuple[str, ...]) -> np.ndarray | None:
-        """``observed``, ``cnn`` or ``pls`` values of the rows in ``sets``, ``[n, targets]``
+        """``observed``, ``final`` or ``pls`` values of the rows in ``sets``, ``[n, targets]``
         for regression, labels ``[n]`` (as text) for classes; None when none."""
         table = self.predictions
         if table is None:
@@ -140,9 +146,10 @@ def load_run(run_dir: str | Path, *, storage: str | None = None) -> RunFolder:
     except (OSError, ValueError) as error:
         raise SpectuneError(f"{metrics_file}: cannot be read ({error}); rerun the tuning or "
                             "restore the file.") from None
-    if not isinstance(metrics, dict) or not {"cnn", "pls", "study"} <= set(metrics):
+    if not isinstance(metrics, dict) or not {"final", "pls", "study"} <= set(metrics):
         raise SpectuneError(f"{metrics_file}: not the metrics of a `spectune tune` run (it "
-                            "needs the cnn, pls and study sections); give a tune --out folder.")
+                            "needs the final, pls and study sections); give a tune --out "
+                            "folder (a run of an older spectune: run it again).")
     run = RunFolder(path, metrics)
     _load_study(run, storage)
     _load_model(run)
@@ -185,7 +192,7 @@ def _load_model(run: RunFolder) -> None:
 def _load_tables(run: RunFolder) -> None:
     file = run.path / PREDICTIONS
     if file.is_file():
-        labels = {c: str for c in ("set", "sample", "observed", "cnn", "pls")}
+        labels = {c: str for c in ("set", "sample", "observed", "final", "pls")}
         run.predictions = pd.read_csv(file, dtype=labels if run.task == "classification"
                                       else {"set": str, "sample": str})
     else:
@@ -199,7 +206,8 @@ def _load_tables(run: RunFolder) -> None:
 def build_sections(run: RunFolder, figures: Figures, *, seed: int = 0) -> list[Section]:
     """Every section in report order; one that fails becomes a note, the others go on."""
     makers = (
-        ("verdict", "1. Verdict: CNN vs PLS on the test set", parts.verdict),
+        ("verdict", "1. Verdict: the final model against the best model of the table",
+         parts.verdict),
         ("data", "2. Data", parts.data),
         ("search", "3. Search", search_parts.search),
         ("importance", "4. Hyperparameter importance", search_parts.importance),
@@ -222,7 +230,8 @@ def build_sections(run: RunFolder, figures: Figures, *, seed: int = 0) -> list[S
     return sections
 
 
-def write_report(run_dir: str | Path, *, seed: int = 0, storage: str | None = None) -> Path:
+def write_report(run_dir: str | Path, *, seed: int = 0, storage: str | None = None,
+                 axis: str | None = None) -> Path:
     """Write ``run_dir/report.html`` and ``run_dir/figures/`` (every figure as PNG and SVG).
 
     Parameters
@@ -233,6 +242,9 @@ def write_report(run_dir: str | Path, *, seed: int = 0, storage: str | None = No
         Seed of what the report draws at random: the fANOVA forest and the sampled spectra.
     storage : str, optional
         Optuna storage URL of the study, when it is not ``run_dir/study.db``.
+    axis : str, optional
+        Name and unit of the spectral axis ("wavenumber (cm⁻¹)"); default: the run's own
+        (``metrics.json``'s ``data.axis``), else "wavelength".
 
     Returns
     -------
@@ -246,6 +258,8 @@ def write_report(run_dir: str | Path, *, seed: int = 0, storage: str | None = No
         When ``run_dir`` is not the folder of a tuning run.
     """
     run = load_run(run_dir, storage=storage)
+    if axis:
+        run.metrics.setdefault("data", {})["axis"] = axis
     stage = Path(tempfile.mkdtemp(prefix=".report-", dir=run.path))
     try:
         figures = Figures(stage / FIGURES_NAME)

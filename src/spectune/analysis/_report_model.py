@@ -12,13 +12,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from spectune.analysis import _model_plots as plots
+from spectune.analysis import _pls_plots as pls_plots
 from spectune.analysis._explain import CAPTUM_INSTALL, explain_groups, get_pls_coefficients_info
 from spectune.analysis._report_html import Figures, Section, fmt, kv_table, note, para, table
-from spectune.analysis._report_sections import cnn_members
-from spectune.exceptions import SpectuneError
+from spectune.analysis._report_sections import network_members
 from spectune.models import pls_pipeline, validate_arch
-from spectune.training._conformal import coverage, predict_interval
-from spectune.training._files import load_model
 
 if TYPE_CHECKING:
     from spectune.analysis._report import RunFolder
@@ -26,37 +24,49 @@ if TYPE_CHECKING:
 
 __all__ = ["explanations", "model"]
 
-#: Nominal levels of the prediction-interval coverage table.
-INTERVAL_LEVELS = (0.5, 0.8, 0.9, 0.95)
 #: At most this many regression targets are explained (one figure each).
 MAX_EXPLAINED_TARGETS = 3
 #: At most this many calibration+tuning spectra are explained (a random draw beyond).
 MAX_EXPLAINED_SPECTRA = 1000
-_SETS = (("calibration", ("cal",)), ("tuning", ("tune",)), ("test", ("test",)))
+_SETS = (("calibration (out of fold)", ("cal",)), ("tuning (out of fold)", ("tune",)),
+         ("test", ("test",)))
 
 
 # ---- 5. model -------------------------------------------------------------------------------
 
 def model(run: RunFolder, figures: Figures, section: Section, seed: int) -> None:
-    """Architecture, size, members, training curves, predictions, PLS beside it, intervals."""
-    cnn = run.metrics["cnn"]
-    members = cnn_members(run)
+    """Members, the heaviest network's architecture, its refit, predictions, intervals."""
+    search = run.metrics.get("cnn", {})
+    members = network_members(run)
+    section.add(*_members(run))
     section.add(kv_table({
-        "best trial": run.metrics.get("study", {}).get("best_trial"),
-        "preprocessing": members[0].preprocessing.name if members else None,
-        "parameters (all members)": cnn.get("n_params"),
-        "refit": cnn.get("refit"),
-        "refit epochs" if _refitted(run) else "epochs": cnn.get("refit_epochs"),
-        "best trial's parameters": fmt(cnn.get("params", {})),
+        "search's best trial": search.get("best_trial"),
+        "its hyperparameters": fmt(search.get("params", {})),
+        "its network weights": search.get("n_params"),
+        "parameters of the final model (all members)": run.metrics["final"].get("n_params"),
     }))
     if not members:
-        section.add(note(f"No model to describe: {run.missing.get('model', 'no member')}."))
+        section.add(note(f"The final model holds no network: "
+                         f"{run.missing.get('model', 'the stack gave the networks no weight')}."))
     else:
         section.add(*_architecture(run, members[0]))
-        section.add(*_members(run))
-    section.add(*_curves(run, figures, members))
+        section.add(*_curves(figures, members[0]))
     section.add(*_predictions(run, figures))
     section.add(*_intervals(run))
+
+
+def _members(run: RunFolder) -> list[str]:
+    saved = run.model
+    if saved is None:
+        return [note(f"No model folder: {run.missing.get('model')}.")]
+    names = saved.info.get("members") or [str(i) for i in range(len(saved.members))]
+    weights = np.asarray(saved.weights, dtype=float).reshape(len(saved.members), -1)
+    rows = [(name, "network" if hasattr(member, "arch") else "linear",
+             ", ".join(f"{w:.3g}" for w in weight), member.preprocessing.name, member.n_params)
+            for name, member, weight in zip(names, saved.members, weights, strict=True)]
+    return [table(("member", "kind", "weight", "preprocessing", "parameters"), rows,
+                  caption="Members of the final model, each refitted on calibration + tuning "
+                          "(the prediction is their weighted sum)")]
 
 
 def _architecture(run: RunFolder, network: SpectralNetwork) -> list[str]:
@@ -68,7 +78,8 @@ def _architecture(run: RunFolder, network: SpectralNetwork) -> list[str]:
                 b.dropout) for i, b in enumerate(arch.fc)]
     out = [table(("block", "filters / units", "kernel", "stride", "padding", "batch norm",
                   "activation", "pooling", "dropout"), blocks,
-                 caption=f"Architecture ({'1D-CNN' if arch.conv else 'MLP: no conv layer'}, "
+                 caption=f"Architecture of the heaviest network member "
+                         f"({'1D-CNN' if arch.conv else 'MLP: no conv layer'}, "
                          f"{arch.n_outputs} output(s), {arch.init} init)")]
     if run.arrays is not None:
         channels, length = network.transform(run.arrays["pool"][:1]).shape[1:]
@@ -83,53 +94,16 @@ def _architecture(run: RunFolder, network: SpectralNetwork) -> list[str]:
     return out
 
 
-def _members(run: RunFolder) -> list[str]:
-    saved = run.model
-    if saved is None or len(saved.members) < 2:
+def _curves(figures: Figures, network: SpectralNetwork) -> list[str]:
+    """The refit of the heaviest network member: no tuning set is left, so training loss."""
+    if not len(network.history):
         return []
-    info, n_cnn = saved.info, len(cnn_members(run))
-    trials, seeds = info.get("members", []), info.get("seeds", [])
-    rows = []
-    for i, (network, weight) in enumerate(zip(saved.members, saved.weights, strict=True)):
-        if i < n_cnn and trials and seeds:
-            what = f"CNN, trial {trials[i // len(seeds)]}, seed {seeds[i % len(seeds)]}"
-        else:
-            what = "PLS (blend)"
-        rows.append((i, what, float(weight), network.preprocessing.name, network.n_params))
-    return [table(("member", "what", "weight", "preprocessing", "parameters"), rows,
-                  caption="Members of the final model (predictions are weighted means)")]
-
-
-def _refitted(run: RunFolder) -> bool:
-    """Whether the final model was refitted on calibration+tuning (not ``--refit none``)."""
-    return run.metrics.get("cnn", {}).get("refit") != "none"
-
-
-def _curves(run: RunFolder, figures: Figures, members: list[SpectralNetwork]) -> list[str]:
-    best = run.metrics.get("study", {}).get("best_trial")
-    infos, notes = [], []
-    folder = run.path / "trials" / str(best)
-    if (folder / "model.json").is_file():
-        trial = load_model(folder).members[0]
-        infos.append(plots.get_training_curves_info(
-            trial.history, name=f"best trial {best} (calibration data)",
-            best_epoch=trial.best_epoch))
-    else:
-        notes.append(note(f"No kept network for trial {best} (trials/{best}/ is missing: a "
-                          "k-fold or Pareto study keeps none), so no curves of the search."))
-    refitted = _refitted(run)
-    if members and len(members[0].history) and refitted:
-        infos.append(plots.get_training_curves_info(
-            members[0].history, name=f"final model ({run.metrics['cnn'].get('refit')})",
-            best_epoch=members[0].best_epoch))
-    if not infos:
-        return notes
-    caption = ("Training curves: loss per epoch and learning rate; the refit on "
-               "calibration+tuning data has no tuning loss" if refitted else
-               "Training curves: loss per epoch and learning rate; the final model keeps this "
-               "calibration-only network (--refit none)")
-    return [figures.draw("training_curves", lambda p: plots.plot_training_curves(infos, p),
-                         caption=caption)] + notes
+    info = plots.get_training_curves_info(
+        network.history, name="heaviest network, refitted on calibration + tuning")
+    return [figures.draw("training_curves", lambda p: plots.plot_training_curves([info], p),
+                         caption="Training curve of the final refit: loss per epoch and learning "
+                                 "rate, for the epochs its cross-fitted folds stopped at "
+                                 "(median); the search's curves are in the search section")]
 
 
 def _predictions(run: RunFolder, figures: Figures) -> list[str]:
@@ -140,77 +114,72 @@ def _predictions(run: RunFolder, figures: Figures) -> list[str]:
     if not classes:
         found = {name: (true, pred) for name, s in _SETS
                  if (true := run.column("observed", s)) is not None
-                 and (pred := run.column("cnn", s)) is not None}
+                 and (pred := run.column("final", s)) is not None}
         info = plots.get_pred_obs_info(found, target_names=run.target_names)
-        out.append(figures.draw("pred_obs", partial(plots.plot_pred_obs, info, title="CNN"),
-                                caption="CNN predicted vs observed (top) and residuals (bottom)"))
-        out.append(note(
-            "Calibration and tuning points were fitted by the final model (it is refit on both); "
-            "only the test points are predictions of unseen spectra."
-            if _refitted(run) else
-            "Calibration points were fitted by the final model; tuning points were not, but chose "
-            "it (and its ensemble and blend); only the test points are fully unseen."))
-    observed, cnn, pls = (run.column(m, ("test",)) for m in ("observed", "cnn", "pls"))
-    if observed is None or cnn is None or pls is None:
+        out.append(figures.draw("pred_obs", partial(plots.plot_pred_obs, info,
+                                                    title="final model"),
+                                caption="Final model: predicted vs observed (top) and residuals "
+                                        "against predicted values (bottom)"))
+        out.append(note("Calibration and tuning points are out-of-fold predictions (each "
+                        "spectrum predicted by models that never saw it); the test points are "
+                        "the saved model's predictions of spectra nothing was chosen on."))
+    observed, final, pls = (run.column(m, ("test",)) for m in ("observed", "final", "pls"))
+    if observed is None or final is None or pls is None:
         return [*out, note("No test set: no confusion matrix and no PLS comparison.")]
     if classes:
         labels = [str(c) for c in run.classes] if run.classes else None
-        for name, pred in (("CNN", cnn), ("PLS-DA", pls)):
+        for name, pred in (("final model", final), ("PLS-DA", pls)):
             matrix = plots.get_confusion_info(observed, pred, labels=labels)
-            out.append(figures.draw(f"confusion_{name.lower().replace('-', '')}",
+            out.append(figures.draw(f"confusion_{name.split()[0].lower().replace('-', '')}",
                                     partial(plots.plot_confusion, matrix),
-                                    caption=f"Confusion matrix of {name} on the test set"))
+                                    caption=f"Confusion matrix of the {name} on the test set"))
     task = "classification" if classes else "regression"
-    side = plots.get_comparison_info(observed, {"CNN": cnn, "PLS": pls}, task=task,
+    side = plots.get_comparison_info(observed, {"final": final, "PLS": pls}, task=task,
                                      target_names=run.target_names)
     out.append(figures.draw("comparison", partial(plots.plot_comparison, side),
-                            caption="PLS and the CNN side by side on the same test set"))
+                            caption="PLS and the final model side by side on the same test set"))
     return out
+
+
+def _pls_curve(run: RunFolder, figures: Figures) -> str:
+    info = pls_plots.get_pls_curve_info(run.metrics["pls"])
+    return figures.draw("pls_cv_curve", partial(pls_plots.plot_pls_curve, info),
+                        caption=f"PLS: the CV figure against latent variables per route, on the "
+                                f"calibration + tuning folds; chosen: {info.chosen_components} "
+                                f"LV, route {info.chosen_route}")
 
 
 def _intervals(run: RunFolder) -> list[str]:
-    found = run.metrics["cnn"].get("interval")
     if run.task != "regression":
         return []
+    found = run.metrics["final"].get("interval")
     if not found:
-        return [note("No prediction intervals (they need a hold-out tuning set and a kept "
-                     "best trial).")]
-    out = [para(f"Conformal prediction intervals (split conformal on the tuning set): test "
-                f"coverage at the nominal {found.get('level', 0):.0%} level is "
-                f"{fmt(found.get('coverage'))}." + (f" {found['note']}" if found.get("note")
-                                                   else ""))]
-    observed = run.column("observed", ("test",))
-    if run.model is None or run.arrays is None or "test" not in run.arrays or observed is None:
-        return out
-    rows: list[tuple[Any, ...]] = []
-    X = run.arrays["test"]
-    for level in INTERVAL_LEVELS:
-        try:
-            _, lower, upper = predict_interval(run.model, X.reshape(len(X), -1), level)
-        except SpectuneError as error:  # too few conformalization spectra for this level
-            rows.append((f"{level:.0%}", None, None, str(error)))
-            continue
-        rows.append((f"{level:.0%}", coverage(observed, lower, upper),
-                     float(np.mean(upper - lower)), ""))
-    out.append(table(("nominal level", "test coverage", "mean width", "note"), rows,
-                     caption="Prediction intervals on the test set"))
-    return out
+        return [note("No prediction intervals.")]
+    coverage, widths = found.get("coverage", {}), found.get("half_width", {})
+    rows = [(f"{float(level):.0%}", coverage.get(level), ", ".join(fmt(w) for w in width))
+            for level, width in widths.items()]
+    return [para(f"Prediction intervals of the final model ({found.get('method')}): the "
+                 "saved prediction plus or minus the conformal quantile of its out-of-fold "
+                 "absolute residuals, per target; the prediction lies inside by construction."),
+            table(("nominal level", "test coverage", "half width per target"), rows,
+                  caption="Prediction intervals on the test set")]
 
 
 # ---- 6. explanations ------------------------------------------------------------------------
 
 def explanations(run: RunFolder, figures: Figures, section: Section, seed: int) -> None:
     """Grad-CAM (or attributions) of the final network per route, and PLS coefficients + VIP."""
-    members = cnn_members(run)
+    members = network_members(run)
     X, wl, y = (None if run.arrays is None else run.arrays["pool"]), run.wavelengths, \
         run.pool_labels()
     if X is None or wl is None or y is None or len(y) != len(X):
         section.add(note("No spectra or targets saved with the run, so nothing to explain: "
                          f"{run.missing.get('spectra') or run.missing.get('predictions')}."))
         return
-    section.add("<h3>The CNN</h3>")
+    section.add("<h3>The network</h3>")
     if not members:
-        section.add(note(f"No network: {run.missing.get('model', 'no member')}."))
+        section.add(note(f"The final model holds no network: "
+                         f"{run.missing.get('model', 'the stack is linear')}."))
     else:
         rows = np.arange(len(X))
         if len(X) > MAX_EXPLAINED_SPECTRA:  # the gradients of every spectrum at once
@@ -219,7 +188,9 @@ def explanations(run: RunFolder, figures: Figures, section: Section, seed: int) 
             section.add(note(f"Explained on {len(rows)} of the {len(X)} spectra, drawn at "
                              f"random (seed {seed})."))
         section.add(*_explain_network(run, figures, members[0], X[rows], y[rows], wl))
-    section.add("<h3>PLS: coefficients and VIP</h3>")
+    section.add("<h3>PLS: the choice of latent variables, coefficients and VIP</h3>")
+    if run.metrics["pls"].get("cv_curve"):
+        section.add(_pls_curve(run, figures))
     if X.shape[1] > 1:
         section.add(note("PLS sees the channels side by side, so its coefficients have no "
                          "single wavelength axis to draw on."))
@@ -237,8 +208,9 @@ def _explain_network(run: RunFolder, figures: Figures, network: SpectralNetwork,
                 f"{'class' if run.task == 'classification' else 'target tertile'}, mapped "
                 "back to the wavelengths of each preprocessing route and laid over the mean "
                 "raw spectrum. 1 marks the most relevant point over all routes.")]
-    if len(cnn_members(run)) > 1:
-        out.append(note("The final model has several members; the first is explained."))
+    if len(run.model.members if run.model else []) > 1:
+        out.append(note("The final model has several members; its heaviest network is "
+                        "explained (PLS's share is its coefficients below)."))
     if network.linear is not None:
         out.append(note("PLS-residual network: this explains its correction to PLS; PLS's own "
                         "share is its coefficients below."))
@@ -251,7 +223,8 @@ def _explain_network(run: RunFolder, figures: Figures, network: SpectralNetwork,
             return [*out, note(f"Attributions of an MLP need captum ({CAPTUM_INSTALL}); it is "
                                "not installed, so the network is not explained.")]
         name = "" if run.task == "classification" else f", target {run.target_names[target]}"
-        out.append(figures.draw(f"explanation_{target}", partial(plots.plot_explanation, groups),
+        out.append(figures.draw(f"explanation_{target}",
+                                partial(plots.plot_explanation, groups, xlabel=run.axis_label),
                                 caption=f"Where the final network looks{name}: relevance "
                                         "(shaded) over the mean spectrum, per group and route"))
     return out
@@ -273,8 +246,9 @@ def _pls_explained(run: RunFolder, figures: Figures, X: np.ndarray, y: np.ndarra
     pipeline = pls_pipeline(route, int(n_components)).fit(X.reshape(len(X), -1), target)
     names = run.target_names if classes is None else [str(c) for c in classes]
     fitted = SimpleNamespace(pipeline_=pipeline, preprocessing_=route)
-    return figures.draw("pls_coefficients", lambda p: plots.plot_pls_coefficients(
-        get_pls_coefficients_info(fitted, wavelengths=wl, target_names=names), p),
+    return figures.draw("pls_coefficients", lambda p: pls_plots.plot_pls_coefficients(
+        get_pls_coefficients_info(fitted, wavelengths=wl, target_names=names,
+                                  axis=run.axis_label), p),
         caption=f"PLS{'-DA' if classes is not None else ''} ({n_components} LV, route "
                 f"{route}) refitted on calibration+tuning: coefficients (of the "
                 "preprocessed, centred spectra) and VIP; VIP > 1 marks above-average variables")

@@ -15,6 +15,9 @@ from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from spectune.analysis._domain_plot import get_domain_info, plot_domain
 from spectune.analysis._model_plots import get_spectra_info, plot_spectra
 from spectune.analysis._report_html import Figures, Section, esc, fmt, kv_table, note, para, table
 from spectune.metrics import REGRESSION_KEYS
@@ -22,12 +25,12 @@ from spectune.metrics import REGRESSION_KEYS
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import numpy as np
-
     from spectune.analysis._report import RunFolder
     from spectune.training._network import SpectralNetwork
 
-__all__ = ["cnn_members", "data", "reproduce", "verdict"]
+__all__ = [
+    "data", "network_members", "reproduce", "table_models", "verdict", "verdict_sentence",
+]
 
 CLASS_KEYS = ("accuracy", "balanced_accuracy", "f1_macro")
 #: Below this many test samples the verdict warns that small differences are noise.
@@ -37,108 +40,124 @@ SMALL_TEST = 30
 # ---- 1. verdict -----------------------------------------------------------------------------
 
 def verdict(run: RunFolder, figures: Figures, section: Section, seed: int) -> None:
-    """The CNN against PLS on the test set: one sentence, the numbers, and their ratio."""
-    cnn, pls = run.metrics["cnn"], run.metrics["pls"]
-    regression = run.task == "regression"
-    linear = "PLS" if regression else "PLS-DA"
-    if "test" not in cnn or "test" not in pls:
-        section.add(note("No test set was held out, so there is no verdict: the tuning-set and "
-                         "cross-validation figures below chose the models and flatter them."))
-        key = "rmse" if regression else "accuracy"
-        section.add(table(("model", f"{key} (data it was chosen on)"), [
-            ("CNN, best trial on the tuning set", cnn.get("tune", {}).get(key)),
-            (f"{linear}, cross-validation on calibration data", pls.get("cv", {}).get(key)),
-        ]))
-        return
-    sentence, better = _sentence(regression, cnn["test"], pls["test"])
-    section.add(f'<p class="verdict{"" if better else " worse"}">{esc(sentence)}</p>')
+    """The final model against the best model of the table, the stack, and the data roles."""
+    metrics, regression = run.metrics, run.task == "regression"
     keys = REGRESSION_KEYS if regression else CLASS_KEYS
-    rows = [("CNN (final model)", *_values(cnn["test"], keys))]
-    single = cnn.get("ensemble", {}).get("test_single")
-    if single:
-        rows.append(("CNN, first member alone", *_values(single, keys)))
-    rows.append((f"{linear} ({pls.get('n_components')} LV, {pls.get('preprocessing')})",
-                 *_values(pls["test"], keys)))
-    for name, ref in run.metrics.get("references", {}).items():
-        if "test" in ref:
-            rows.append((f"{name.replace('_', ' ')} (reference)", *_values(ref["test"], keys)))
-    rows.append((f"ratio CNN / {linear}", *_ratios(cnn["test"], pls["test"], keys)))
     names = ("RMSE", "R²", "bias", "SEP", "RPD", "n") if regression else \
         ("accuracy", "balanced accuracy", "macro F1", "n")
-    section.add(table(("model", *names), rows, caption="Test set, scored once after every "
-                      "choice was made"))
-    section.add(*_per_target(cnn["test"], pls["test"], linear))
-    section.add(*_verdict_notes(run, cnn, linear))
+    key = "rmse" if regression else "accuracy"
+    final = metrics["final"]
+    if "test" not in final:
+        section.add(note("No test set was held out, so there is no verdict; the out-of-fold "
+                         "figures below are the honest estimate."))
+    else:
+        text, good = verdict_sentence(metrics)
+        section.add(f'<p class="verdict{"" if good else " worse"}">{esc(text)}</p>')
+        rows = [(label, *_values(scores["test"], keys)) for label, scores in table_models(metrics)
+                if "test" in scores]
+        section.add(table(("model", *names), rows, caption="Test set, scored once after every "
+                          "choice was made; every model was fitted on the same calibration + "
+                          "tuning spectra"))
+        outside = metrics.get("domain", {}).get("test", {})
+        if outside.get("n_outside"):
+            section.add(note(
+                f"{outside['n_outside']} of {outside['n']} test spectra lie outside the "
+                f"calibration domain (Hotelling T2 or Q above their {outside['confidence']:.0%} "
+                "limits; section 2): their predictions extrapolate, and no cross-validation on "
+                "the calibration spectra could foresee how well."))
+        n = final["test"].get("n")
+        if isinstance(n, int) and n < SMALL_TEST:
+            section.add(note(f"With only {n} test spectra, differences of a few percent are "
+                             "within chance: the out-of-fold figures below weigh more."))
+    section.add(*_stack(run, key))
+    section.add(*_per_target(metrics))
+    roles = metrics.get("roles")
+    if roles:
+        section.add(table(("what", "spectra", "n"),
+                          [(r["role"], r["spectra"], r["n"]) for r in roles],
+                          caption="Data roles: which spectra were used for what"))
 
 
-def _sentence(regression: bool, cnn: dict[str, Any], pls: dict[str, Any]) -> tuple[str, bool]:
-    """The plain verdict and whether the CNN did at least as well as PLS."""
-    n = cnn.get("n")
-    if regression:
-        c, p = float(cnn["rmse"]), float(pls["rmse"])
-        change = (c - p) / p if p > 0 else 0.0
-        numbers = f"on the same split ({c:.4g} vs {p:.4g}, {n} test samples)"
-        if abs(change) < 0.005:
-            return f"The tuned CNN's test RMSE equals PLS's {numbers}.", True
-        pct = f"{abs(change):.0%}" if abs(change) >= 0.01 else f"{abs(change):.1%}"
-        word, tail = ("lower", ".") if change < 0 else \
-            ("higher", ": PLS is the better model here.")
-        return f"The tuned CNN's test RMSE is {pct} {word} than PLS's {numbers}{tail}", change < 0
-    c, p = float(cnn["accuracy"]), float(pls["accuracy"])
-    gap = (c - p) * 100
-    head = (f"The tuned CNN's test accuracy is {c:.1%} against PLS-DA's {p:.1%} on the same "
-            f"split ({n} test samples")
-    if abs(gap) < 0.05:
-        return f"{head}): the same.", True
-    if gap > 0:
-        return f"{head}; {gap:.1f} points higher).", True
-    return f"{head}; {-gap:.1f} points lower): PLS-DA is the better model here.", False
+def table_models(metrics: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, scores with "test" and "oof"/"cv") of the final model, PLS and the references."""
+    final, pls = metrics["final"], metrics["pls"]
+    linear = "PLS" if metrics["task"] == "regression" else "PLS-DA"
+    rows = [(f"final model ({final['description']})", final),
+            (f"{linear} ({pls.get('n_components')} LV, {pls.get('preprocessing')})", pls)]
+    for name, ref in metrics.get("references", {}).items():
+        rows.append((f"{name.replace('_', ' ')} ({ref.get('preprocessing', 'snv')})", ref))
+    return rows
+
+
+def verdict_sentence(metrics: dict[str, Any]) -> tuple[str, bool]:
+    """The plain verdict, naming the best model of the table, and whether the final model is
+    (within half a percent) that best model."""
+    regression = metrics["task"] == "regression"
+    key, word = ("rmse", "RMSE") if regression else ("accuracy", "accuracy")
+    sign = 1.0 if regression else -1.0  # lower RMSE, higher accuracy is better
+    models = [(label, float(s["test"][key])) for label, s in table_models(metrics)
+              if s.get("test", {}).get(key) is not None]
+    (final_label, final), others = models[0], models[1:]
+    best_label, best = min(others, key=lambda m: sign * m[1])
+    n = metrics["final"]["test"].get("n")
+    if sign * (final - best) <= 0.005 * abs(best):
+        gap = abs(final - best) / abs(best) if best else 0.0
+        if sign * (final - best) < 0:
+            how = f"{gap:.0%} {'lower' if regression else 'higher'} than" if gap >= 0.01 \
+                else "just ahead of"
+        else:
+            how = "level with"
+        return (f"The {final_label} has the best test {word} of the table: {final:.4g}, "
+                f"{how} the best other model, {best_label} ({best:.4g}), on {n} test spectra.",
+                True)
+    gap = abs(final - best) / abs(final) if final else 0.0
+    return (f"{best_label[0].upper()}{best_label[1:]} beat the final model on the test set: "
+            f"{word} {best:.4g} against {final:.4g} ({gap:.0%} "
+            f"{'lower' if regression else 'higher'}), on {n} test spectra. The final model "
+            "was chosen out of fold before the test was looked at; the test set says this "
+            "reference would have done better here.", False)
+
+
+def _stack(run: RunFolder, key: str) -> list[str]:
+    """What the final model is, each candidate's out-of-fold score, weight and test score."""
+    final, candidates = run.metrics["final"], run.metrics.get("candidates", [])
+    label = "RMSE" if key == "rmse" else "accuracy"
+    oof = final.get("oof", {}).get(key)
+    out = [para(
+        f"The final model is {final['description']}"
+        + (f" ({', '.join(final.get('members', []))})" if final.get("members") else "")
+        + f". Its weights were fitted on out-of-fold predictions of the calibration + tuning "
+          f"spectra ({final.get('cv')}), never on the tuning set that chose the networks nor on "
+          f"the test set. Out of fold, its {label} is {fmt(oof)}: the honest estimate to quote "
+          "for new spectra like these.")]
+    if final.get("description", "").startswith("purely"):
+        out.append(note("The networks added nothing out of fold, so the final model is linear: "
+                        "on these data the search's networks did not beat "
+                        f"{', '.join(final.get('members', []))}."))
+    rows = [(c["name"], c["kind"], c.get("preprocessing"), c["oof"].get(key),
+             ", ".join(f"{w:.3g}" for w in c["weight"]), c.get("test", {}).get(key))
+            for c in candidates]
+    if rows:
+        out.append(table(("candidate", "kind", "preprocessing", f"out-of-fold {label}",
+                          "weight", f"test {label} (members only)"), rows,
+                         caption="Candidates of the final stack: out-of-fold scores choose "
+                                 "the weights; the test column is read once, afterwards"))
+    return out
 
 
 def _values(scores: dict[str, Any], keys: tuple[str, ...]) -> list[Any]:
     return [scores.get(k) for k in keys] + [scores.get("n")]
 
 
-def _ratios(cnn: dict[str, Any], pls: dict[str, Any], keys: tuple[str, ...]) -> list[Any]:
-    """CNN / PLS per figure of merit (not for the bias, whose sign makes a ratio meaningless)."""
-    out: list[Any] = []
-    for key in keys:
-        c, p = cnn.get(key), pls.get(key)
-        out.append(None if key == "bias" or c is None or not p else float(c) / float(p))
-    return [*out, None]
-
-
-def _per_target(cnn: dict[str, Any], pls: dict[str, Any], linear: str) -> list[str]:
-    if "per_target" not in cnn or "per_target" not in pls:
+def _per_target(metrics: dict[str, Any]) -> list[str]:
+    final, pls = metrics["final"].get("test", {}), metrics["pls"].get("test", {})
+    if "per_target" not in final or "per_target" not in pls:
         return []
-    rows = [(name, m.get("rmse"), pls["per_target"][name].get("rmse"),
-             m.get("rmse") / pls["per_target"][name]["rmse"], m.get("r2"),
+    rows = [(name, m.get("rmse"), pls["per_target"][name].get("rmse"), m.get("r2"),
              pls["per_target"][name].get("r2"))
-            for name, m in cnn["per_target"].items() if name in pls["per_target"]]
-    return [table(("target", "CNN RMSE", f"{linear} RMSE", "ratio", "CNN R²", f"{linear} R²"),
-                  rows, caption="Per target (the table above averages over targets)")]
-
-
-def _verdict_notes(run: RunFolder, cnn: dict[str, Any], linear: str) -> list[str]:
-    notes = []
-    blend = cnn.get("blend") or {}
-    weights = blend.get("weights", {})
-    if weights.get("pls", 0) > 0:
-        notes.append(note(
-            f"The final model blends the CNN with PLS (weights: CNN {weights.get('cnn', 0):.3g}"
-            f", PLS {weights['pls']:.3g}), stacking weights chosen on the tuning set, never on "
-            "the test set; 'first member alone' is the CNN without PLS."))
-    members = cnn.get("ensemble", {})
-    if len(members.get("trials", [])) > 1 or len(members.get("seeds", [])) > 1:
-        notes.append(note(f"The CNN is an ensemble of trials {members.get('trials')} with seeds "
-                          f"{members.get('seeds')}, chosen on the tuning set."))
-    n = cnn["test"].get("n")
-    if isinstance(n, int) and n < SMALL_TEST:
-        notes.append(note(f"With only {n} test samples, differences of a few percent are within "
-                          "chance: read the figures of the model section too."))
-    notes.append(note(f"The CNN and {linear} were trained on the same calibration data, and the "
-                      "test set was touched once, after every choice."))
-    return notes
+            for name, m in final["per_target"].items() if name in pls["per_target"]]
+    return [table(("target", "final RMSE", "PLS RMSE", "final R²", "PLS R²"), rows,
+                  caption="Per target on the test set (the table above averages over targets)")]
 
 
 # ---- 2. data --------------------------------------------------------------------------------
@@ -159,6 +178,13 @@ def data(run: RunFolder, figures: Figures, section: Section, seed: int) -> None:
     rows["training file"] = info.get("train_file")
     if info.get("range"):
         rows["--range"] = info["range"]
+    screening = run.metrics.get("screening")
+    if screening:
+        left = screening.get("outlier_ids") or screening.get("outliers") or []
+        rows["outlier screening (calibration only)"] = (
+            f"{screening['n_outliers']} of {screening['n']} spectra left out"
+            + (f": {', '.join(map(str, left[:10]))}{' ...' if len(left) > 10 else ''}"
+               if left else ""))
     if run.study is not None and "data_sha256" in run.study.user_attrs:
         rows["data checksum (SHA-256)"] = str(run.study.user_attrs["data_sha256"])[:16] + "…"
     section.add(kv_table(rows))
@@ -175,59 +201,83 @@ def data(run: RunFolder, figures: Figures, section: Section, seed: int) -> None:
     if y is not None and len(y) != len(X):
         y = None
     section.add(figures.draw("spectra_raw", lambda p: plot_spectra(get_spectra_info(
-        X, wavelengths=wl, y=y, random_state=seed), p),
+        X, wavelengths=wl, y=y, random_state=seed), p, xlabel=run.axis_label),
         caption="Calibration and tuning spectra, raw: mean ± sd and 20 samples coloured by y"))
     seen: set[str] = set()
-    for i, network in enumerate(cnn_members(run)):
+    for i, network in enumerate(network_members(run)):
         key = json.dumps(network.preprocessing.to_dict(), sort_keys=True)
         if key in seen:
             continue
         seen.add(key)
-        section.add(figures.draw(f"spectra_routes_{i}", partial(_routes, X, network, wl, y, seed),
+        section.add(figures.draw(f"spectra_routes_{i}",
+                                 partial(_routes, X, network, wl, y, seed, run.axis_label),
             caption=f"The same spectra through each preprocessing route of the final model "
                     f"(member {i}: {network.preprocessing.name}), before the column "
                     "standardisation"))
     if not seen:
-        section.add(note(f"No model to show the preprocessing of: "
-                         f"{run.missing.get('model', 'no network member')}."))
+        section.add(note(f"No network to show the preprocessing of: "
+                         f"{run.missing.get('model', 'the final model is linear')}."))
+    section.add(*_domain(run, figures, X))
+
+
+def _domain(run: RunFolder, figures: Figures, pool: np.ndarray) -> list[str]:
+    """The calibration domain: how many spectra lie outside, and T2 against Q per set."""
+    domain = None if run.model is None else run.model.domain
+    summary = run.metrics.get("domain")
+    if domain is None or not summary or run.predictions is None:
+        return [note("No calibration domain to show (a model folder of an older spectune).")]
+    sets = run.predictions.loc[run.predictions["set"] != "test", "set"].to_numpy()
+    spectra = {"calibration": pool[sets == "cal"], "tuning": pool[sets == "tune"]}
+    if run.arrays is not None and "test" in run.arrays:
+        spectra["test"] = run.arrays["test"]
+    spectra = {name: X for name, X in spectra.items() if len(X)}
+    info = get_domain_info(domain, spectra)
+    rows = [(name, part["n"], part["n_outside"], part["fraction_outside"])
+            for name, part in (("calibration + tuning", summary.get("pool")),
+                               ("test", summary.get("test"))) if part]
+    return [para(f"Calibration domain: a PCA of the calibration + tuning spectra after the "
+                 f"route {summary.get('preprocessing')} ({info.n_components} components) with "
+                 f"Hotelling T2 and Q residual limits at {info.confidence:.0%}; a spectrum "
+                 "outside either limit is unlike the calibration spectra. spectune predict "
+                 "flags each spectrum (t2, q, in_domain)."),
+            table(("spectra", "n", "outside", "fraction outside"), rows),
+            figures.draw("domain", partial(plot_domain, info),
+                         caption="Hotelling T2 against Q residual per set, the limits dashed")]
 
 
 def _routes(X: np.ndarray, network: SpectralNetwork, wl: np.ndarray, y: np.ndarray | None,
-            seed: int, path: Path) -> list[Path]:
+            seed: int, axis: str, path: Path) -> list[Path]:
     return plot_spectra(get_spectra_info(X, preprocessing=network, wavelengths=wl, y=y,
-                                         random_state=seed), path)
+                                         random_state=seed), path, xlabel=axis)
 
 
-def cnn_members(run: RunFolder) -> list[SpectralNetwork]:
-    """The networks of the final model without a PLS member added by the blend."""
+def network_members(run: RunFolder) -> list[SpectralNetwork]:
+    """The networks of the final model (its linear members left out), heaviest first."""
     if run.model is None:
         return []
-    info = run.model.info
-    n = len(info.get("members", [])) * len(info.get("seeds", [])) or len(run.model.members)
-    return list(run.model.members[:n])
+    weights = np.asarray(run.model.weights, dtype=float).reshape(len(run.model.members), -1)
+    order = np.argsort(-weights.sum(axis=1), kind="stable")
+    return [run.model.members[i] for i in order if hasattr(run.model.members[i], "arch")]
 
 
 # ---- 7. reproduce ---------------------------------------------------------------------------
 
 def reproduce(run: RunFolder, figures: Figures, section: Section, seed: int) -> None:
-    """Settings, command line, storage and library versions that reproduce the run."""
+    """The exact command (or Python call), the settings, storage and library versions."""
     settings = run.settings
-    command = run.metrics.get("command") or (run.study.user_attrs.get("command")
-                                             if run.study else None)
+    command = run.metrics.get("command")
     if command:
-        text = command if isinstance(command, str) else " ".join(map(str, command))
-        section.add(para("Command line:"), f"<pre>{esc(text)}</pre>")
+        where = "In Python:" if command.startswith("spectune.tune(") else "Command line:"
+        section.add(para(f"{where} (the same files, the same numbers on a CPU)"),
+                    f"<pre>{esc(command)}</pre>")
     else:
-        section.add(note("The command line was not recorded; the settings below are the "
-                         "complete TuneSettings of the run."))
+        section.add(note("The command was not recorded (the run was made by an older spectune "
+                         "or by another program); the settings below are the complete "
+                         "settings of the run, for spectune.tune(..., **settings)."))
     if settings:
         plain = {k: (json.dumps(v) if isinstance(v, dict | list) else v)
                  for k, v in settings.items()}
-        section.add(kv_table(plain, caption="TuneSettings (stored with the study)"))
-        section.add(para("In Python, with the same spectra:"), "<pre>" + esc(
-            "from pathlib import Path\nfrom spectune.tuning._run import TuneSettings, tune\n"
-            f"settings = TuneSettings(**{_python(settings)})\n"
-            f"tune(spectra, Path({str(run.path)!r}), settings)") + "</pre>")
+        section.add(kv_table(plain, caption="Settings (stored with the study)"))
     else:
         section.add(note(f"No settings: {run.missing.get('study', 'none stored')}."))
     if run.storage:
@@ -243,13 +293,6 @@ def reproduce(run: RunFolder, figures: Figures, section: Section, seed: int) -> 
                                 "scipy", "optuna", "matplotlib"]))
     section.add(table(("package", "version at the run", "version of this report"),
                       [(name, versions.get(name), _version(name)) for name in names]))
-
-
-def _python(settings: dict[str, Any]) -> str:
-    """The settings as Python keyword values (tuples where TuneSettings has them)."""
-    kept = {k: (tuple(v) if k == "objective_weights" and isinstance(v, list) else v)
-            for k, v in settings.items()}
-    return repr(kept)
 
 
 def _version(package: str) -> str:

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from spectune._json import write_json
-from spectune._outdir import check_out_dir
-from spectune.cli._common import add_data_arguments, load_dataset
+from spectune._outdir import check_out_dir, staged_output
+from spectune.cli._common import add_data_arguments, input_paths, load_dataset
 from spectune.cli._tune import add_tuning_arguments, settings_from
 from spectune.exceptions import SpectuneError
+from spectune.analysis._convergence import summarize_convergence
 from spectune.tuning._compare import compare_samplers
+from spectune.tuning._objectives import default_objective
 from spectune.tuning._samplers import SAMPLERS
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "compare-samplers", help="run TPE and random search on the same budget and seeds",
-        description="One study per sampler on the same data, splits, space, budget and seed; "
-        "writes OUT/convergence.png/.svg and OUT/convergence.json.",
-    )
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("One study per sampler on the same data, splits, space, budget and "
+                          "seed; writes OUT/convergence.png/.svg and OUT/convergence.json.")
     add_data_arguments(parser)
     add_tuning_arguments(parser)
     parser.add_argument("--samplers", nargs="+", choices=SAMPLERS, default=["tpe", "random"])
@@ -30,10 +30,15 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from(args)
     except ValueError as error:
         raise SpectuneError(str(error)) from None
-    check_out_dir(args.out, overwrite=args.overwrite)
+    inputs = [*input_paths(args), *([Path(args.space)] if Path(args.space).is_file() else [])]
+    check_out_dir(args.out, overwrite=args.overwrite, inputs=inputs)
     data = load_dataset(args)
-    result = compare_samplers(data.train, args.out, settings, args.samplers)
-    write_json(args.out / "convergence.json", result)
+    with staged_output(args.out, overwrite=args.overwrite, inputs=inputs) as stage:
+        studies = compare_samplers(data.train, stage, settings, args.samplers)
+        objective = settings.objective or default_objective(data.train.task, data.train.y)
+        result = {**summarize_convergence(studies, stage, objective=objective),
+                  "n_trials": settings.n_trials, "seed": settings.seed}
+        write_json(stage / "convergence.json", result)
     for name, curve in result["samplers"].items():
         print(f"{name:>8}: best {result['objective']} {curve['best']:.4g} at trial "
               f"{curve['best_trial']}")

@@ -8,13 +8,9 @@ from pathlib import Path
 from spectune.data import dataset_names, export_dataset
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "data",
-        help="export a built-in real dataset (fermentation, coffee, spectrapepper) as CSV",
-        description="Write a dataset shipped by a dependency as CSV tables: one row a sample, "
-        "one column per wavelength, plus sample id and target columns.",
-    )
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Write a dataset shipped by a dependency as CSV tables: one row a "
+                          "sample, one column per wavelength, plus sample id and target columns.")
     parser.add_argument("name", choices=dataset_names())
     parser.add_argument("--out", type=Path, default=Path("data"), help="folder (default: data)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,42 +13,44 @@ import yaml
 
 from spectune._json import write_json
 from spectune._outdir import check_out_dir, staged_output
-from spectune.cli._common import add_data_arguments, describe, load_dataset
+from spectune.cli._common import add_data_arguments, describe, input_paths, load_dataset
+from spectune.cli._options import integer, non_negative, positive
 from spectune.estimators import SpectralCNNClassifier, SpectralCNNRegressor
 from spectune.exceptions import SpectuneError
 from spectune.metrics import classification_metrics, regression_metrics
-from spectune.models import ArchSpec
+from spectune.models import ApplicabilityDomain, ArchSpec, outside_warning
 from spectune.models._arch_params import MLP, PassosCNN, ShenCNN
 from spectune.preprocess._spec import PreprocessingSpec
 from spectune.training import TrainConfig
 from spectune.training._files import save_model
 
 _PRESETS = {"passos": PassosCNN, "shen": ShenCNN, "mlp": MLP}
+log = logging.getLogger("spectune")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "fit", help="train one CNN/MLP with given settings and save it",
-        description="Train one network (no tuning) on TRAIN, evaluate it once on the test data, "
-        "and write the model folder OUT (model.json + model.safetensors) with metrics.json.",
-    )
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Train one network (no tuning) on TRAIN, evaluate it once on the test "
+                          "data, and write the model folder OUT (model.json + model.safetensors, "
+                          "the calibration domain in domain.json + domain.safetensors) with "
+                          "metrics.json.")
     add_data_arguments(parser)
     parser.add_argument("--arch", default="passos",
                         help="passos, shen, mlp, or a YAML file (an ArchSpec, or "
                         "'preset: passos' with its settings)")
     parser.add_argument("--preprocessing", default="snv",
                         help="route such as snv+sg1, or 'passos' / 'shen' (default snv)")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--l2", type=float, default=0.0)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--patience", type=int, default=40,
+    parser.add_argument("--lr", type=positive, default=1e-3)
+    parser.add_argument("--l2", type=non_negative, default=0.0)
+    parser.add_argument("--batch-size", type=integer(1), default=32)
+    parser.add_argument("--epochs", type=integer(1), default=300)
+    parser.add_argument("--patience", type=integer(1), default=40,
                         help="early-stopping patience on a 15%% validation split")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    check_out_dir(args.out, overwrite=args.overwrite)
+    inputs = [*input_paths(args), *([Path(args.arch)] if Path(args.arch).is_file() else [])]
+    check_out_dir(args.out, overwrite=args.overwrite, inputs=inputs)
     arch = read_arch(args.arch)
     preprocessing = parse_preprocessing(args.preprocessing)
     train_config(lr=args.lr, l2=args.l2, batch_size=args.batch_size, max_epochs=args.epochs,
@@ -71,10 +75,18 @@ def run(args: argparse.Namespace) -> int:
                 "n_params": estimator.network_.n_params},
         "data": describe(data, args.wl_range),
     }
-    with staged_output(args.out, overwrite=args.overwrite) as stage:
+    # The domain: the network's routes without the column standardisation, which would
+    # blow up flat, noisy points.
+    domain = ApplicabilityDomain(dataclasses.replace(preprocessing, standardise=False),
+                                 random_state=args.seed).fit(data.train.flat_X())
+    metrics["domain"] = {"test": domain.summary(data.test.flat_X())}
+    with staged_output(args.out, overwrite=args.overwrite, inputs=inputs) as stage:
         save_model(stage, [estimator.network_], wavelengths=data.train.wavelengths,
-                   target_names=list(data.train.target_names))
+                   target_names=list(data.train.target_names), domain=domain)
         write_json(stage / "metrics.json", metrics)
+    message = outside_warning(metrics["domain"]["test"], what="test spectra")
+    if message:
+        log.warning(message)
     key = "rmse" if task == "regression" else "balanced_accuracy"
     print(f"CNN test {key}: {test[key]:.4g}  (model in {args.out})")
     return 0

@@ -19,8 +19,9 @@ import numpy as np
 from spectune._json import write_json
 from spectune._outdir import check_out_dir, staged_output
 from spectune.analysis._lr_plot import plot_lr_range
-from spectune.cli._common import add_data_arguments, describe, load_dataset
+from spectune.cli._common import add_data_arguments, describe, input_paths, load_dataset
 from spectune.cli._fit import parse_preprocessing, read_arch, train_config
+from spectune.cli._options import fraction, integer, non_negative
 from spectune.data import Spectra, split_cal_tune
 from spectune.exceptions import SpectuneError
 from spectune.models import build_model, resolve_arch
@@ -33,38 +34,36 @@ DEFAULT_LR_RANGE = "1e-6:1"
 DEFAULT_VAL_SIZE = 0.2
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "lr-find", help="LR range test: pick the initial LR (LR_max) and its floor (LR_min)",
-        description="Train the base network for --steps steps while the learning rate grows "
-        "geometrically over --lr-range, on the training part only (a calibration/validation "
-        "split of it; the test split is never used). Writes OUT/lr_range.json and the curve "
-        "OUT/lr_range.png and .svg.",
-    )
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Train the base network for --steps steps while the learning rate grows geometrically "
+        "over --lr-range, on the training part only (a calibration/validation split of it; the "
+        "test split is never used). Writes OUT/lr_range.json and the curve OUT/lr_range.png "
+        "and .svg.")
     add_data_arguments(parser)
     parser.add_argument("--arch", default="passos",
                         help="passos, shen, mlp, or an ArchSpec YAML file (default passos)")
     parser.add_argument("--preprocessing", default="snv",
                         help="route such as snv+sg1, or 'passos' / 'shen' (default snv)")
-    parser.add_argument("--lr-range", default=DEFAULT_LR_RANGE, metavar="A:B",
+    parser.add_argument("--lr-range", type=_lr_range, default=DEFAULT_LR_RANGE, metavar="A:B",
                         help=f"smallest and largest learning rate tried (default "
                         f"{DEFAULT_LR_RANGE})")
-    parser.add_argument("--steps", type=int, default=100,
+    parser.add_argument("--steps", type=integer(3), default=100,
                         help="optimizer steps, one learning rate each (default 100)")
-    parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
-    parser.add_argument("--l2", type=float, default=0.0, help="L2 on hidden weights (default 0)")
-    parser.add_argument("--val-size", type=float, default=DEFAULT_VAL_SIZE,
+    parser.add_argument("--batch-size", type=integer(1), default=32,
+                        help="mini-batch size (default 32)")
+    parser.add_argument("--l2", type=non_negative, default=0.0,
+                        help="L2 on hidden weights (default 0)")
+    parser.add_argument("--val-size", type=fraction, default=DEFAULT_VAL_SIZE,
                         help=f"share of the training part that measures the loss (default "
                         f"{DEFAULT_VAL_SIZE})")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    check_out_dir(args.out, overwrite=args.overwrite)
-    lr_start, lr_end = parse_lr_range(args.lr_range)
-    if args.steps < 3 or not 0 < args.val_size < 1:
-        raise SpectuneError(f"--steps {args.steps} --val-size {args.val_size}: the range test "
-                            "needs at least 3 steps and a validation share between 0 and 1.")
+    inputs = [*input_paths(args), *([Path(args.arch)] if Path(args.arch).is_file() else [])]
+    check_out_dir(args.out, overwrite=args.overwrite, inputs=inputs)
+    lr_start, lr_end = args.lr_range
     arch = read_arch(args.arch)
     preprocessing = parse_preprocessing(args.preprocessing)
     config = train_config(batch_size=args.batch_size, l2=args.l2, seed=args.seed)
@@ -93,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         "steps": args.steps, "val_size": args.val_size, "n_cal": cal.n_samples,
         "n_val": val.n_samples, "data": describe(data, args.wl_range),
     }
-    with staged_output(args.out, overwrite=args.overwrite) as stage:
+    with staged_output(args.out, overwrite=args.overwrite, inputs=inputs) as stage:
         write_json(stage / "lr_range.json", {**result.as_dict(), "settings": settings})
         _save_figure(result, stage, task)
     _warn_if_truncated(result)
@@ -101,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_lr_range(text: str) -> tuple[float, float]:
+def _lr_range(text: str) -> tuple[float, float]:
     """``"1e-6:1"`` -> ``(1e-06, 1.0)``; both ends positive, the first smaller."""
     parts = str(text).split(":")
     try:
@@ -109,10 +108,8 @@ def parse_lr_range(text: str) -> tuple[float, float]:
     except ValueError:
         start = end = float("nan")
     if len(parts) != 2 or not 0 < start < end < float("inf"):
-        raise SpectuneError(
-            f"--lr-range {text}: expected START:END with 0 < START < END, e.g. "
-            f"{DEFAULT_LR_RANGE}."
-        )
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not START:END with 0 < START < END, e.g. {DEFAULT_LR_RANGE}")
     return start, end
 
 

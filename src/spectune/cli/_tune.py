@@ -1,45 +1,51 @@
-"""``spectune tune``: the automatic search, refit, single test evaluation and PLS side by side."""
+"""``spectune tune``: the search, the final model stacked with PLS and Ridge, one test, a report."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
-import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from spectune._outdir import check_out_dir
-from spectune.cli._common import add_data_arguments, load_dataset
+from spectune._outdir import RunFolder, check_out_dir, staged_output
+from spectune.analysis import write_report
+from spectune.cli._common import Dataset, add_data_arguments, input_paths, load_dataset
+from spectune.cli._options import axis_label, fraction, integer, non_negative, positive
 from spectune.cli._table import print_metrics
 from spectune.cli._worker import data_reference, local_workers
 from spectune.exceptions import SpectuneError
+from spectune.models import DEFAULT_ROUTES
+from spectune.preprocess import make_route
 from spectune.training import resolve_device
 from spectune.tuning._objectives import OBJECTIVES
 from spectune.tuning._run import TuneSettings, finish_run, prepare, run_trials, worker_name
 from spectune.tuning._samplers import PRUNERS, SAMPLERS
-from spectune.tuning._storage import check_shared, open_storage, public_url
+from spectune.tuning._space import SearchSpace, load_space
+from spectune.tuning._storage import check_shared, open_storage, public_url, sqlite_path
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "tune", help="tune a CNN/MLP with Optuna, refit the best, compare with PLS",
-        description="Search preprocessing, architecture and training settings with Optuna on a "
-        "calibration/tuning split of TRAIN, refit the best on calibration+tuning, evaluate once "
-        "on the test data, run PLS on the same splits, and write OUT/metrics.json, OUT/model/, "
-        "OUT/study.db (watch it live: optuna-dashboard sqlite:///OUT/study.db).",
-    )
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Search preprocessing, architecture and training settings with Optuna on a "
+        "calibration/tuning split of TRAIN; cross-fit the best trials, PLS and Ridge on "
+        "calibration+tuning and stack them by their out-of-fold predictions; refit, evaluate "
+        "once on the test data, and write OUT/metrics.json, OUT/model/, OUT/study.db (watch it "
+        "live: optuna-dashboard sqlite:///OUT/study.db) and OUT/report.html.")
     add_data_arguments(parser)
     add_tuning_arguments(parser)
     w = parser.add_argument_group("workers (a study shared through --storage)")
-    w.add_argument("--workers", type=int,
+    w.add_argument("--workers", type=integer(0),
                    help="0: create the study for 'spectune worker' processes and stop; N > 1: "
                    "run N workers on this machine (this process and N-1 others), then refit "
                    "(default with --timeout on a CPU of 2+ cores: one per core, each trial on "
                    "one torch thread, the study in OUT/study.log; else this process alone, "
                    "which a --trials budget and --seed reproduce)")
-    w.add_argument("--heartbeat", type=int,
+    w.add_argument("--heartbeat", type=integer(1),
                    help="seconds between heartbeats of a running trial on a server database; "
                    "a trial silent for twice that is retried (default $SPECTUNE_HEARTBEAT or 30)")
     parser.set_defaults(func=run)
@@ -54,58 +60,64 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
                    help="rmse (regression default), overfit (0.5*RMSE_tune + 0.5*|MSE_tune - "
                    "MSE_cal|), accuracy, balanced_accuracy (default for imbalanced classes), "
                    "f1_macro; cv = rmse by --cv-folds k-fold CV")
-    g.add_argument("--objective-weights", type=float, nargs=2, default=d.objective_weights,
+    g.add_argument("--objective-weights", type=non_negative, nargs=2, default=d.objective_weights,
                    metavar=("W_TUNE", "W_GAP"), help="weights of the overfit objective")
-    g.add_argument("--cv-folds", type=int, default=d.cv,
+    g.add_argument("--cv-folds", type=integer(2, zero=True), default=d.cv,
                    help="score trials by k-fold CV on calibration+tuning (0: hold-out tuning set)")
-    g.add_argument("--seeds", type=int, default=d.seeds,
+    g.add_argument("--seeds", type=integer(1), default=d.seeds,
                    help="train each trial from N seeds and score the mean")
     g.add_argument("--pareto", action="store_true",
                    help="minimise the error and the parameter count together (a Pareto front)")
     g.add_argument("--sampler", choices=SAMPLERS, default=d.sampler)
-    g.add_argument("--startup-trials", type=int, dest="n_startup_trials",
+    g.add_argument("--startup-trials", type=integer(0), dest="n_startup_trials",
                    help="random trials before TPE/GP model (default ~10 per hyperparameter, "
                    "at most a third of --trials)")
     g.add_argument("--pruner", choices=PRUNERS, default=d.pruner)
-    g.add_argument("--min-resource", type=int, default=d.min_resource,
+    g.add_argument("--min-resource", type=integer(1), default=d.min_resource,
                    help="Hyperband's smallest number of epochs")
-    g.add_argument("--reduction-factor", type=int, default=d.reduction_factor)
-    g.add_argument("--trials", type=int, default=d.n_trials, help="budget in finished trials")
-    g.add_argument("--timeout", type=float, help="budget in seconds")
+    g.add_argument("--reduction-factor", type=integer(2), default=d.reduction_factor)
+    g.add_argument("--trials", type=integer(1), default=d.n_trials,
+                   help="budget in finished trials")
+    g.add_argument("--timeout", type=positive, help="budget in seconds")
     g.add_argument("--lr-mode", choices=("space", "range-test"), default=d.lr_mode,
                    help="tune the LR, or set it before the study by the LR range test "
                    "(default: the space's, else space)")
     t = parser.add_argument_group(
-        "training and refit (--epochs, --patience, --plateau-patience and --lr-mode apply to "
-        "every trial, whatever the space says; not given: the space's value, else the default)")
-    t.add_argument("--epochs", type=int, default=d.max_epochs, dest="max_epochs",
+        "training and the final model (--epochs, --patience, --plateau-patience and --lr-mode "
+        "apply to every trial, whatever the space says; not given: the space's value, else the "
+        "default)")
+    t.add_argument("--epochs", type=integer(1), default=d.max_epochs, dest="max_epochs",
                    help="most epochs a trial trains; Hyperband's largest resource (default 200)")
-    t.add_argument("--patience", type=int, default=d.patience,
+    t.add_argument("--patience", type=integer(1, zero=True), default=d.patience,
                    help="early-stopping patience in epochs, 0: off (default 30)")
-    t.add_argument("--plateau-patience", type=int, default=d.plateau_patience,
+    t.add_argument("--plateau-patience", type=integer(1, zero=True), default=d.plateau_patience,
                    help="epochs without improvement before the LR halves, 0: off (default 10)")
     t.add_argument("--device", default=d.device, help="cpu, cuda or auto")
-    t.add_argument("--population", type=int,
+    t.add_argument("--population", type=integer(1),
                    help="train K trials in lockstep (default on CUDA: sized by free GPU memory; "
                    "on a CPU one at a time is as fast)")
     t.add_argument("--no-report", dest="report", action="store_false",
                    help="skip report.html at the end (spectune report DIR writes it later)")
-    t.add_argument("--refit", choices=("auto", "scratch", "warm", "none"), default=d.refit,
-                   help="keep the chosen trials' calibration-only networks (none), or refit them "
-                   "on calibration+tuning from scratch or from their weights (warm); auto "
-                   "(default): none with a hold-out tuning set, scratch with --cv, --pareto "
-                   "or --ensemble-seeds")
-    t.add_argument("--keep-top", type=int, default=d.keep_top,
-                   help="keep the weights of the best K trials in OUT/trials/")
-    t.add_argument("--ensemble", type=int, dest="ensemble_top",
-                   help="average up to K distinct top trials, K chosen on the tuning set "
-                   "(default: up to 3; an explicit K is required)")
-    t.add_argument("--ensemble-seeds", type=int, default=d.ensemble_seeds,
-                   help="also average up to N initial seeds of the best trial (chosen on the "
-                   "tuning set)")
-    t.add_argument("--no-blend-pls", dest="blend_pls", action="store_false",
-                   help="do not stack the CNN with PLS (weights chosen on the tuning set)")
-    t.add_argument("--tune-size", type=float, default=d.tune_size,
+    t.add_argument("--candidates", type=integer(1), default=d.candidates,
+                   help="distinct best trials cross-fitted as candidates of the final stack, "
+                   f"beside PLS and Ridge (default {d.candidates})")
+    t.add_argument("--jobs", type=integer(1), default=d.jobs,
+                   help="processes that train the final stage's networks (cross-fitting, "
+                   "refits), one thread each (default: one per core)")
+    t.add_argument("--routes", type=_routes, dest="linear_routes",
+                   help="preprocessing routes PLS and Ridge choose from by CV, comma-separated "
+                   f"(default: {','.join(DEFAULT_ROUTES)})")
+    t.add_argument("--max-components", type=integer(1), default=d.max_components,
+                   help="largest number of PLS latent variables tried (default "
+                   f"{d.max_components})")
+    t.add_argument("--axis", type=axis_label,
+                   help="name and unit of the spectral axis in the report: wavelength (nm), "
+                   "wavenumber (cm-1), raman (Raman shift, cm-1), energy (eV), or your own label")
+    t.add_argument("--screen-outliers", action="store_true",
+                   help="leave out the calibration spectra flagged as outliers (Hotelling T2, Q "
+                   "and a cross-validated PLS residual, decided on the calibration data alone) "
+                   "before the search; off by default")
+    t.add_argument("--tune-size", type=fraction, default=d.tune_size,
                    help="share of the training data held out as tuning set")
     s = parser.add_argument_group("storage")
     s.add_argument("--storage", help="Optuna storage URL (default: sqlite:///OUT/study.db)")
@@ -127,83 +139,129 @@ def settings_from(args: argparse.Namespace) -> TuneSettings:
         study_name=args.study_name, resume=args.resume, seed=args.seed, device=args.device,
         max_epochs=args.max_epochs, patience=args.patience,
         plateau_patience=args.plateau_patience, lr_mode=args.lr_mode,
-        refit=args.refit, keep_top=args.keep_top, ensemble_top=args.ensemble_top,
-        ensemble_seeds=args.ensemble_seeds, blend_pls=args.blend_pls,
-        population=args.population, report=args.report, split=args.split, test_size=args.test_size,
+        candidates=args.candidates, jobs=args.jobs, max_components=args.max_components,
+        linear_routes=args.linear_routes, screen_outliers=args.screen_outliers,
+        population=args.population, split=args.split, test_size=args.test_size,
         tune_size=args.tune_size, show_progress=not args.quiet,
     )
 
 
+def _routes(text: str) -> tuple[str, ...]:
+    """``--routes raw,snv+sg1``: each a route ``spectune.preprocess.make_route`` builds."""
+    routes = tuple(r.strip() for r in text.split(",") if r.strip())
+    try:
+        for route in routes:
+            make_route(route)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if not routes:
+        raise argparse.ArgumentTypeError("give at least one route, e.g. raw,snv+sg1")
+    return routes
+
+
 def run(args: argparse.Namespace) -> int:
-    args.workers, args.storage = trial_processes(args)
+    args.workers, journal = trial_processes(args)
     try:
         settings = settings_from(args)
     except ValueError as error:
         raise SpectuneError(str(error)) from None
     workers = 1 if args.workers is None else args.workers
-    if workers < 0:
-        raise SpectuneError(f"--workers must be >= 0, got {workers}.")
-    if workers != 1:
+    if workers != 1 and not journal:
         check_shared(args.storage, f"--workers {workers}")
-    if not args.resume and workers:
-        check_out_dir(args.out, overwrite=args.overwrite)
+    inputs = [*input_paths(args), *([Path(args.space)] if Path(args.space).is_file() else [])]
+    if args.resume:
+        check_resumable(args.out, args.storage or (_journal(args.out) if journal else None),
+                        overwrite=args.overwrite)
+    elif workers:
+        check_out_dir(args.out, overwrite=args.overwrite, inputs=inputs)
     data = load_dataset(args)
-    if args.overwrite and not args.resume and args.out.exists() and workers:
-        shutil.rmtree(args.out)
-    started = time.perf_counter()
-    if args.storage == _journal(args.out):
-        args.out.mkdir(parents=True, exist_ok=True)
+    space = load_space(settings.space, task=data.train.task)
     storage = open_storage(args.storage, heartbeat=args.heartbeat) if args.storage else None
-    found = prepare(data.train, settings, test=data.test, out=args.out, storage=storage,
-                    data_ref=data_reference(args))
     if workers == 0:
+        prepare(data.train, settings, test=data.test, storage=storage, space=space,
+                data_ref=data_reference(args))
         url, name = public_url(args.storage), settings.study_name
         print(f"created study {name!r} in {url}; start workers on any machine with:\n"
               f"  spectune worker --storage {url} --study {name}\n"
               f"then refit and test once with:\n"
               f"  spectune finish --storage {url} --study {name} --out {args.out}")
         return 0
+    started = time.perf_counter()
+    job = dict(args=args, settings=settings, data=data, space=space, storage=storage,
+               workers=workers, started=started, journal=journal)
+    if args.overwrite and not args.resume and args.out.is_dir() and any(args.out.iterdir()):
+        with staged_output(args.out, overwrite=True, inputs=inputs) as stage:  # swapped at end
+            _tune_in(stage, **job)
+    else:
+        with RunFolder(args.out) as folder:  # grows in place: --resume continues it
+            _tune_in(folder.out, on_start=folder.started, **job)
+    return 0
+
+
+def _tune_in(folder: Path, *, args: argparse.Namespace, settings: TuneSettings, data: Dataset,
+             space: SearchSpace, storage: Any, workers: int, started: float, journal: bool,
+             on_start: Callable[[], None] = lambda: None) -> None:
+    """The study, its trials and the final refit, written into ``folder``; ``journal``: the
+    study in ``folder``'s journal file, which the trial processes share."""
+    if journal:
+        args.storage = _journal(folder)
+        settings = dataclasses.replace(settings, storage=args.storage)
+        storage = open_storage(args.storage)
+    found = prepare(data.train, settings, test=data.test, out=folder, storage=storage,
+                    space=space, data_ref=data_reference(args))
+    on_start()
     threads = max(1, (os.cpu_count() or 1) // workers)
     if workers > 1:
         torch.set_num_threads(threads)
     with local_workers(workers - 1, storage=args.storage, study=settings.study_name,
-                       logs=args.out / "workers", threads=threads, device=args.device,
+                       logs=folder / "workers", threads=threads, device=args.device,
                        heartbeat=args.heartbeat):
-        run_trials(found, settings, args.out, worker=worker_name() if workers > 1 else None)
-    result = finish_run(found, settings, args.out, started=started,
-                        data_info={"range": args.wl_range, "test_split": data.split})
+        run_trials(found, settings, folder, worker=worker_name() if workers > 1 else None)
+    result = finish_run(found, settings, folder, started=started,
+                        data_info={"range": args.wl_range, "test_split": data.split,
+                                   "command": args.command_line, "axis": args.axis})
     print_metrics(result.metrics)
-    print(f"wrote {args.out / 'metrics.json'}, model in {result.model_dir}")
-    if settings.report:
+    print(f"wrote {args.out / 'metrics.json'}, model in {args.out / 'model'}")
+    if args.report:
+        write_report(folder, seed=settings.seed, storage=settings.storage)
         print(f"report: {args.out / 'report.html'}")
-    return 0
+
+
+def check_resumable(out: Path, storage: str | None, *, overwrite: bool) -> None:
+    """--resume continues a study in place: refuse what would start one instead, before any
+    file is made (opening a missing SQLite file would create it)."""
+    if overwrite:
+        raise SpectuneError("--resume continues the study in --out; --overwrite would replace "
+                            "it: pass one of them.")
+    path = sqlite_path(storage) if storage else Path(out) / "study.db"
+    if path is not None and not path.is_file():
+        where = f"--storage {storage}" if storage else f"--out {out}"
+        raise SpectuneError(f"--resume: no study to continue in {where} ({path} does not "
+                            "exist); run without --resume to start one.")
 
 
 #: The study of a run whose trials run in several processes by default (``trial_processes``).
 JOURNAL_FILE = "study.log"
 
 
-def trial_processes(args: argparse.Namespace) -> tuple[int | None, str | None]:
-    """``--workers`` and ``--storage``, the CPU default filled in.
+def trial_processes(args: argparse.Namespace) -> tuple[int | None, bool]:
+    """``--workers`` with the CPU default filled in, and whether the study is a journal in OUT.
 
     On a CPU with 2 or more cores, a run bound by ``--timeout`` trains one trial per core, each
     on one torch thread (bench/SEARCH.md: two trials on one thread each beat one trial on two
     threads, quiet and loaded), through a journal file in OUT that the processes share. A run
     bound by ``--trials`` alone keeps one process, so that its seed reproduces it; so does a GPU
-    run (the population trainer fills the device).
+    run (the population trainer fills the device). ``--resume`` finds the journal in OUT.
     """
     if args.workers is not None or args.storage is not None:
-        return args.workers, args.storage
-    journal = _journal(args.out)
+        return args.workers, False
     if args.resume and not (args.out / JOURNAL_FILE).is_file():
-        return None, None  # the study is in OUT/study.db
+        return None, False  # the study is in OUT/study.db
     cores = os.cpu_count() or 1
     parallel = (args.timeout is not None and cores >= 2 and args.population is None
                 and resolve_device(args.device).type == "cpu")
-    if args.resume or parallel:
-        return (cores if parallel else None), journal
-    return None, None
+    return (cores if parallel else None), parallel or args.resume
 
 
-def _journal(out: Path) -> str:
-    return f"journal://{out.resolve() / JOURNAL_FILE}"
+def _journal(folder: Path) -> str:
+    return f"journal://{Path(folder).resolve() / JOURNAL_FILE}"

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from spectune.cli._common import Dataset, load_dataset
+from spectune.cli._options import integer
 from spectune.exceptions import SpectuneError
 from spectune.tuning._run import (
     Search,
@@ -39,20 +40,19 @@ from spectune.tuning._study import n_budget_trials, study_attrs
 log = logging.getLogger("spectune")
 
 #: The options of ``add_data_arguments`` that ``load_dataset`` reads: the data reference.
-DATA_OPTIONS = ("train", "test", "target", "task", "id_column", "group_column", "wl_range",
-                "resample", "split", "test_size", "seed")
+DATA_OPTIONS = ("train", "test", "targets", "sheet", "target", "task", "id_column",
+                "group_column", "wl_range", "resample", "split", "test_size", "seed")
+_PATHS = ("test", "targets")  # options holding one path (TRAIN holds one or several)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "worker", help="join a shared study (PostgreSQL, journal) and run its trials",
-        description="Run trials of a study created by 'spectune tune ... --storage URL --workers "
-        "0' until its budget is spent; start as many workers as you like, on any machine that "
-        "reaches the database and the data. Then 'spectune finish' refits and tests once.",
-    )
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Run trials of a study created by 'spectune tune ... --storage URL --workers 0' until "
+        "its budget is spent; start as many workers as you like, on any machine that reaches "
+        "the database and the data. Then 'spectune finish' refits and tests once.")
     add_join_arguments(parser)
-    parser.add_argument("--max-trials", type=int, help="stop after N trials of this worker")
-    parser.add_argument("--threads", type=int,
+    parser.add_argument("--max-trials", type=integer(1), help="stop after N trials of this worker")
+    parser.add_argument("--threads", type=integer(1),
                         help="torch CPU threads (several workers on one machine: cores / workers)")
     parser.set_defaults(func=run)
 
@@ -62,12 +62,15 @@ def add_join_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", required=True,
                         help="Optuna storage URL: postgresql://USER@HOST/DB or journal:///PATH")
     parser.add_argument("--study", required=True, help="the study's name")
-    parser.add_argument("--train", type=Path,
-                        help="TRAIN on this machine (default: the path the study was created "
+    parser.add_argument("--train", type=Path, nargs="+",
+                        help="TRAIN on this machine: a table, or a folder, a quoted glob or "
+                        "several instrument files (default: the paths the study was created "
                         "with)")
     parser.add_argument("--test", type=Path, help="--test on this machine (same default)")
+    parser.add_argument("--targets", type=Path, metavar="FILE",
+                        help="--targets on this machine (same default)")
     parser.add_argument("--device", help="cpu, cuda or auto (default: the study's)")
-    parser.add_argument("--heartbeat", type=int,
+    parser.add_argument("--heartbeat", type=integer(1),
                         help="seconds between heartbeats of a running trial; a trial silent for "
                         "twice that is retried (default $SPECTUNE_HEARTBEAT or 30)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
@@ -75,8 +78,9 @@ def add_join_arguments(parser: argparse.ArgumentParser) -> None:
 
 def data_reference(args: argparse.Namespace) -> dict[str, Any]:
     """What ``load_dataset`` read, with absolute paths: stored with a study for its workers."""
-    ref = {name: getattr(args, name) for name in DATA_OPTIONS}
-    for name in ("train", "test"):
+    ref = {name: getattr(args, name, None) for name in DATA_OPTIONS}
+    ref["train"] = [str(Path(p).resolve()) for p in ref["train"]]
+    for name in _PATHS:
         ref[name] = None if ref[name] is None else str(Path(ref[name]).resolve())
     return ref
 
@@ -91,15 +95,18 @@ def join_study(args: argparse.Namespace) -> tuple[Search, TuneSettings, Dataset,
             f"study {args.study!r} holds no data reference: workers join studies created by "
             f"'spectune tune ... --storage {public_url(args.storage)} --workers 0'."
         )
-    ref = dict(attrs["data"])
+    ref = {name: None for name in DATA_OPTIONS} | dict(attrs["data"])
     if ref["test"] is None and args.test is not None:
         raise SpectuneError(f"--test {args.test}: study {args.study!r} was created without "
                             "--test (its test set is held out of TRAIN); drop --test.")
-    for name in ("train", "test"):
+    for name in ("train", *_PATHS):
         if getattr(args, name) is not None:
-            ref[name] = str(getattr(args, name))
+            given = getattr(args, name)
+            ref[name] = [str(p) for p in given] if name == "train" else str(given)
+    train = ref["train"] if isinstance(ref["train"], list) else [ref["train"]]  # older studies
     namespace = argparse.Namespace(**{
-        **ref, "train": Path(ref["train"]), "test": None if ref["test"] is None else Path(ref["test"])
+        **ref, "train": [Path(p) for p in train],
+        **{name: None if ref[name] is None else Path(ref[name]) for name in _PATHS},
     })
     data = load_dataset(namespace)
     changes: dict[str, Any] = {"storage": args.storage, "study_name": args.study,
@@ -114,10 +121,8 @@ def join_study(args: argparse.Namespace) -> tuple[Search, TuneSettings, Dataset,
 
 def run(args: argparse.Namespace) -> int:
     check_shared(args.storage, "spectune worker")
-    if args.max_trials is not None and args.max_trials < 1:
-        raise SpectuneError(f"--max-trials must be >= 1, got {args.max_trials}.")
     if args.threads is not None:
-        torch.set_num_threads(max(1, args.threads))
+        torch.set_num_threads(args.threads)
     found, settings, _, _ = join_study(args)
     name = worker_name()
     ran = run_trials(found, settings, None, max_trials=args.max_trials, worker=name)

@@ -6,6 +6,12 @@ from spectune.data._datasets import dataset_names, describe_dataset, export_data
 from spectune.data._grid import align_to_grid, parse_range
 from spectune.data._instruments import read_spectra
 from spectune.data._readers import from_numpy, from_pandas, read_table
+from spectune.data._second_instrument import (
+    InstrumentResponse,
+    make_instrument_pair,
+    simulate_instrument,
+)
+from spectune.data._sources import read_input
 from spectune.data._spectra import Spectra, Task
 from spectune.data._splits import (
     SplitIndices,
@@ -17,6 +23,7 @@ from spectune.data._splits import (
 from spectune.data._synthetic import SyntheticTruth, make_synthetic
 
 __all__ = [
+    "InstrumentResponse",
     "Spectra",
     "SplitIndices",
     "SyntheticTruth",
@@ -30,10 +37,13 @@ __all__ = [
     "from_pandas",
     "kennard_stone",
     "load_dataset",
+    "make_instrument_pair",
     "make_synthetic",
     "parse_range",
+    "read_input",
     "read_spectra",
     "read_table",
+    "simulate_instrument",
     "split_cal_tune",
     "split_indices",
 ]

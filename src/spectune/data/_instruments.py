@@ -7,10 +7,13 @@ all files share one grid and matches each file stem to a row of the targets tabl
 from __future__ import annotations
 
 import contextlib
+import glob
 import importlib
 import io
+import logging
 import re
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
 from os import PathLike
 from pathlib import Path
 from types import ModuleType
@@ -20,18 +23,28 @@ import pandas as pd
 
 from spectune.data import _validate as check
 from spectune.data._grid import describe_grid, interpolate, same_grid
-from spectune.data._readers import Target, collect_targets, get_column, label_column, read_frame
+from spectune.data._readers import (
+    EXCEL_SUFFIXES,
+    TEXT_SEPARATORS,
+    Target,
+    collect_targets,
+    get_column,
+    label_column,
+    read_frame,
+)
 from spectune.data._spectra import Spectra, Task
 from spectune.data._validate import Rows
 from spectune.exceptions import DataError
 
-JCAMP_SUFFIXES = (".jdx", ".dx", ".jcamp")
+JCAMP_SUFFIXES = (".jdx", ".dx", ".jcamp", ".jcm")
 OPUS_PATTERN = re.compile(r"^\.\d+$")  # OPUS files are numbered: sample.0, sample.1, ...
 SPC_INSTALL = "pip install --no-build-isolation spc-spectra"
 # Preferred OPUS data blocks: processed spectra before single-channel ones.
 OPUS_BLOCKS = ("a", "r", "t", "km", "atr", "ra", "e", "logr", "pas", "sm")
 
 XY = tuple[np.ndarray, np.ndarray]
+
+log = logging.getLogger("spectune")
 
 
 def is_instrument_file(path: Path) -> bool:
@@ -40,21 +53,37 @@ def is_instrument_file(path: Path) -> bool:
 
 
 def read_spectrum_file(path: Path, *, opus_block: str | None = None) -> XY:
-    """``(x, y)`` of the one spectrum in ``path``, chosen by its extension."""
+    """``(x, y)`` of the one spectrum in ``path``, chosen by its extension.
+
+    Whatever the parsing library raises, or prints, on a file it cannot read becomes one
+    :class:`DataError` naming the file; its prints go to the log (``spectune -v``).
+    """
     suffix = path.suffix.lower()
     if not path.is_file():
         raise DataError(f"{path}: file not found.")
-    if suffix in JCAMP_SUFFIXES:
-        x, y = _read_jcamp(path)
-    elif suffix == ".spc":
-        x, y = _read_spc(path)
-    elif OPUS_PATTERN.match(suffix):
-        x, y = _read_opus(path, opus_block)
-    else:
+    readers = {**dict.fromkeys(JCAMP_SUFFIXES, _read_jcamp), ".spc": _read_spc}
+    reader = readers.get(suffix, _read_opus if OPUS_PATTERN.match(suffix) else None)
+    if reader is None and suffix in (*TEXT_SEPARATORS, ".parquet", *EXCEL_SUFFIXES):
+        raise DataError(f"{path}: a table among spectrum files; give a table on its own, or "
+                        f"only JCAMP-DX, SPC or OPUS files.")
+    if reader is None:
         raise DataError(
-            f"{path}: unknown spectrum file type {suffix!r}; spectune reads JCAMP-DX "
-            f"({', '.join(JCAMP_SUFFIXES)}), SPC (.spc) and Bruker OPUS (.0, .1, ...)."
+            f"{path}: unknown file type {suffix!r}; spectune reads tables (.csv, .tsv/.tab/.txt, "
+            f".parquet, .xlsx/.xls) and spectrum files: JCAMP-DX ({', '.join(JCAMP_SUFFIXES)}), "
+            f"SPC (.spc), Bruker OPUS (.0, .1, ...)."
         )
+    try:
+        with _prints_logged(path), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x, y = reader(path, opus_block)
+    except DataError:
+        raise
+    except ImportError as error:
+        raise DataError(f"{path}: {error}") from None
+    except Exception as error:  # the parsing libraries raise anything on a damaged file
+        reason = " ".join(str(error).split())[:120] or "no message"
+        raise DataError(f"{path}: cannot be read ({type(error).__name__}: {reason}); is it a "
+                        f"complete {_FORMATS[reader]} file?") from None
     x, y = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
     if x.size == 0 or x.shape != y.shape:
         raise DataError(
@@ -64,13 +93,51 @@ def read_spectrum_file(path: Path, *, opus_block: str | None = None) -> XY:
     return x, y
 
 
-def _read_jcamp(path: Path) -> XY:
+@contextlib.contextmanager
+def _prints_logged(path: Path) -> Iterator[io.StringIO]:
+    """What a parsing library prints goes to the log (``spectune -v``), never to stdout."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            yield printed
+    finally:
+        for line in printed.getvalue().splitlines():
+            log.info("%s: %s", path, line)
+
+
+def _read_jcamp(path: Path, _: str | None) -> XY:
+    """One XY spectrum (##XYDATA or ##XYPOINTS); compound files, peak tables, NTUPLES and data
+    that fail the format's own checks are refused."""
     import jcamp
 
-    data = jcamp.readfile(str(path))
-    if "x" not in data or "y" not in data or np.ndim(data["y"]) != 1:
-        raise DataError(f"{path}: no single XY spectrum found in this JCAMP-DX file.")
-    return data["x"], data["y"]
+    with _prints_logged(path) as printed:  # its "X-Check failed" lines say the data are bad
+        data = jcamp.readfile(str(path))
+    children = data.get("children") or []
+    if children:
+        raise DataError(f"{path}: a compound JCAMP-DX file (##DATA TYPE=LINK) of "
+                        f"{len(children)} blocks; spectune reads one XY spectrum per file: "
+                        f"export each spectrum to its own file.")
+    for key, what in (("ntuples", "an NTUPLES block (several pages, e.g. NMR real and "
+                       "imaginary parts)"), ("peak table", "a peak table (##PEAK TABLE)")):
+        if key in data and "xydata" not in data and "xypoints" not in data:
+            raise DataError(f"{path}: holds {what}, not one sampled spectrum (##XYDATA); "
+                            f"export the full spectrum.")
+    x, y = np.asarray(data.get("x", [])), np.asarray(data.get("y", []))
+    if y.size == 0:
+        raise DataError(f"{path}: no spectrum (##XYDATA or ##XYPOINTS) found in this JCAMP-DX "
+                        f"file.")
+    declared = data.get("npoints")
+    declared = declared if isinstance(declared, (int, float)) else None
+    checks = [line for line in printed.getvalue().splitlines() if "failed" in line.lower()]
+    if x.size != y.size or (declared is not None and y.size != declared):
+        said = "its" if declared is None else f"declares {declared:g} points but its"
+        raise DataError(f"{path}: {said} data decode to {x.size} x and {y.size} y values "
+                        f"({checks[0] if checks else 'lines missing?'}); export the spectrum "
+                        f"again, uncompressed (AFFN).")
+    if checks:
+        raise DataError(f"{path}: the file's own checks fail ({checks[0]}); its compressed data "
+                        f"decode wrongly: export the spectrum again, uncompressed (AFFN).")
+    return x, y
 
 
 def _import_spc() -> ModuleType:
@@ -82,10 +149,9 @@ def _import_spc() -> ModuleType:
     raise ImportError(f"reading .spc files needs the optional package spc-spectra: {SPC_INSTALL}")
 
 
-def _read_spc(path: Path) -> XY:
+def _read_spc(path: Path, _: str | None) -> XY:
     spc = _import_spc()
-    with contextlib.redirect_stdout(io.StringIO()):  # the library prints the format it found
-        data = spc.File(str(path))
+    data = spc.File(str(path))  # it prints the format it found: read_spectrum_file logs it
     if data.fnsub != 1:
         raise DataError(
             f"{path}: holds {data.fnsub} spectra; spectune reads one spectrum per .spc file: "
@@ -150,7 +216,10 @@ def read_spectra(
     source = str(paths) if isinstance(paths, (str, PathLike)) else many
     if targets_table is None:
         if target is not None or group_column is not None:
-            raise ValueError("target and group_column need targets_table, the table holding them.")
+            raise DataError(
+                f"{source}: instrument files hold no targets or groups; give them in a table "
+                f"keyed by file name: targets_table= (--targets FILE)."
+            )
         return Spectra(X, grid, ids=ids, source=source, task=task)
     frame, rows, table_source = _targets_frame(targets_table, sheet)
     pos = _match_ids(ids, frame, rows, id_column, files, table_source)
@@ -168,7 +237,7 @@ def _read_on_one_grid(
     for path in files:
         x, y = read_spectrum_file(path, opus_block=opus_block)
         check.check_finite(y[None], str(path), Rows.plain(1))
-        check.check_wavelengths(x, str(path))
+        check.check_wavelengths(x, str(path), table=False)
         if not spectra:
             grid = x
         elif not same_grid(x, grid):
@@ -184,14 +253,24 @@ def _read_on_one_grid(
 
 
 def _spectrum_files(paths: str | PathLike[str] | Iterable[str | PathLike[str]]) -> list[Path]:
+    """The files to read: a folder's spectrum files, a glob's matches, or the files given."""
     if isinstance(paths, (str, PathLike)):
-        folder = Path(paths)
-        if folder.is_dir():
-            files = sorted(p for p in folder.iterdir() if p.is_file() and is_instrument_file(p))
+        path = Path(paths)
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file() and is_instrument_file(p))
             if not files:
-                raise DataError(f"{folder}: no JCAMP-DX, SPC or OPUS files in this folder.")
+                raise DataError(
+                    f"{path}: a folder with no JCAMP-DX ({', '.join(JCAMP_SUFFIXES)}), SPC or "
+                    f"OPUS files; give a folder of spectrum files, or a table file (.csv, "
+                    f".tsv, .parquet, .xlsx)."
+                )
             return files
-        return [folder]
+        if not path.exists() and glob.has_magic(str(path)):
+            files = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
+            if not files:
+                raise DataError(f"{path}: no file matches this pattern.")
+            return files
+        return [path]
     files = [Path(p) for p in paths]
     if not files:
         raise DataError("read_spectra: no files given.")
@@ -237,12 +316,18 @@ def _match_ids(
             f"{source}: {rows(i)}: sample id {keys.iloc[i]!r} repeats an earlier row; ids must "
             f"be unique."
         )
-    where = pd.Index(keys).get_indexer(ids)
+    index = pd.Index(keys)
+    where = index.get_indexer(ids)
+    named = index.get_indexer([path.name for path in files])  # keys may be whole file names
+    where = np.where(where < 0, named, where)
     if (where < 0).any():
         k = int(np.flatnonzero(where < 0)[0])
         raise DataError(
-            f"{files[k]}: no row for sample id {str(ids[k])!r} (the file stem) in column "
+            f"{files[k]}: no row for sample id {str(ids[k])!r} (the file name) in column "
             f"{str(column.name)!r} of {source} ({int((where < 0).sum())} files unmatched); add "
             f"the rows or remove the files."
         )
     return where
+
+
+_FORMATS = {_read_jcamp: "JCAMP-DX", _read_spc: "SPC", _read_opus: "Bruker OPUS"}

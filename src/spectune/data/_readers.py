@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike
 
 from spectune.data import _validate as check
 from spectune.data._spectra import Spectra, Task
+from spectune.data._text import read_text_table
 from spectune.data._validate import Rows
 from spectune.exceptions import DataError
 
@@ -118,26 +119,32 @@ def from_numpy(
 
 
 def read_frame(path: Path, *, sheet: str | int | None = None) -> tuple[pd.DataFrame, Rows]:
-    """The raw table in ``path`` with its header as written, and how to name its rows."""
+    """The raw table in ``path`` with its header as written, and how to name its rows.
+
+    Whatever the parsing library raises on a damaged file becomes one :class:`DataError`
+    naming the file.
+    """
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a table file; give the file (.csv, .tsv, "
+                        f".parquet, .xlsx) or, for instrument files, the folder as TRAIN.")
     if not path.is_file():
         raise DataError(f"{path}: file not found.")
     if suffix in TEXT_SEPARATORS:
-        sep = TEXT_SEPARATORS[suffix]
-        encoding = _encoding(path)
-        header, lines = check.read_text_layout(path, sep, encoding)
-        text = {name: str for name in header if check.parse_wavelength(name) is None}
-        frame = pd.read_csv(path, sep=sep, encoding=encoding, dtype=text)
-        frame.columns = [name.strip() for name in header]  # pandas renames duplicates
-        return frame, Rows(np.arange(1, len(frame) + 1), lines)
+        return read_text_table(path, TEXT_SEPARATORS[suffix])
     if suffix == ".parquet":
-        frame = pd.read_parquet(path)
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as error:  # pyarrow raises many types on a damaged file
+            raise DataError(f"{path}: cannot be read as Parquet ({_reason(error)}); is the file "
+                            f"complete? Write it again, or export the table as CSV.") from None
         return frame, Rows.plain(len(frame))
     if suffix in EXCEL_SUFFIXES:
         return _read_excel(path, sheet)
     raise DataError(
         f"{path}: unknown table type {suffix!r}; use .csv, .tsv/.tab/.txt (tab-separated), "
-        f".parquet or .xlsx/.xls (or read_spectra for instrument files)."
+        f".parquet or .xlsx/.xls, or a folder (or several files) of JCAMP-DX, SPC or OPUS "
+        f"spectra with --targets."
     )
 
 
@@ -203,27 +210,52 @@ def label_column(
     return check.label_values(get_column(frame, name, role, source), role, source, rows)
 
 
-def _encoding(path: Path) -> str:
-    """UTF-8 (with or without BOM), else Latin-1, which every byte string decodes in."""
-    try:
-        with path.open(encoding="utf-8-sig") as handle:
-            for _ in handle:
-                pass
-    except UnicodeDecodeError:
-        return "latin-1"
-    return "utf-8-sig"
+def _reason(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
 def _read_excel(path: Path, sheet: str | int | None) -> tuple[pd.DataFrame, Rows]:
-    sheet_name = 0 if sheet is None else sheet
+    """One sheet: ``sheet``, or the only sheet that holds anything (several: the user says)."""
     try:
-        header = pd.read_excel(path, sheet_name=sheet_name, header=None, nrows=1)
-        if header.empty:
-            return header, Rows.plain(0)  # frame_to_spectra reports the empty table
-        text = {v: str for v in header.iloc[0] if check.parse_wavelength(v) is None}
-        frame = pd.read_excel(path, sheet_name=sheet_name, dtype=text)
-    except (ValueError, IndexError, KeyError) as error:
-        raise DataError(f"{path}: cannot read sheet {sheet_name!r}: {error}") from None
+        book = pd.ExcelFile(path)
+    except ImportError as error:
+        raise DataError(f"{path}: reading this workbook needs a package that is not installed "
+                        f"({_reason(error)}); save it as .xlsx or export CSV.") from None
+    except Exception as error:  # zipfile, openpyxl and xlrd raise many types
+        raise DataError(f"{path}: cannot be read as an Excel workbook ({_reason(error)}); is "
+                        f"the file complete? Save it again from Excel, or export CSV.") from None
+    with book:
+        name = _sheet_name(path, book, sheet)
+        try:
+            header = pd.read_excel(book, sheet_name=name, header=None, nrows=1)
+            if header.empty:
+                return header, Rows.plain(0)  # frame_to_spectra reports the empty table
+            text = {v: str for v in header.iloc[0] if check.parse_wavelength(v) is None}
+            frame = pd.read_excel(book, sheet_name=name, dtype=text, keep_default_na=False,
+                                  na_values=[""])
+        except Exception as error:
+            raise DataError(f"{path}: cannot read sheet {name!r} ({_reason(error)}).") from None
     if header.shape[1] == frame.shape[1]:  # restore headers that pandas renamed as duplicates
         frame.columns = [str(v).strip() if isinstance(v, str) else v for v in header.iloc[0]]
     return frame, Rows.below_header(len(frame), "spreadsheet row {}")
+
+
+def _sheet_name(path: Path, book: pd.ExcelFile, sheet: str | int | None) -> str | int:
+    names = [str(n) for n in book.sheet_names]
+    listed = ", ".join(map(repr, names))
+    if sheet is not None:
+        if isinstance(sheet, int) and 0 <= sheet < len(names):
+            return names[sheet]
+        if str(sheet) in names:
+            return str(sheet)
+        raise DataError(f"{path}: cannot read sheet {sheet!r}: no such sheet; the workbook "
+                        f"holds {listed} (--sheet NAME).")
+    if len(names) == 1:
+        return names[0]
+    filled = [n for n in names
+              if not pd.read_excel(book, sheet_name=n, header=None, nrows=1).empty]
+    if len(filled) > 1:
+        raise DataError(f"{path}: the workbook holds {len(filled)} sheets with data "
+                        f"({', '.join(map(repr, filled))}); choose one with --sheet NAME.")
+    return filled[0] if filled else names[0]

@@ -99,7 +99,9 @@ def split_indices(
     everything = np.arange(spectra.n_samples)
     if chosen == "kennard-stone":
         cal = kennard_stone(spectra.X.reshape(spectra.n_samples, -1), units - n_test - n_tune)
-        tune, test = _carve(spectra, np.setdiff1d(everything, cal), n_test, "random", rng)
+        rest = np.setdiff1d(everything, cal)  # n_test + n_tune samples
+        tune, test = (rest[:0], rest) if n_tune == 0 else _carve(spectra, rest, n_test,
+                                                                  "random", rng)
     else:
         rest, test = _carve(spectra, everything, n_test, chosen, rng)
         cal, tune = _carve(spectra, rest, n_tune, chosen, rng)
@@ -272,7 +274,8 @@ def _carve(
     try:
         kept, out = train_test_split(pool, test_size=n_out, random_state=rng, stratify=stratify)
     except ValueError as error:  # sklearn's reason, e.g. a class left with one sample
-        raise DataError(f"{spectra.source}: cannot stratify the split: {error}") from error
+        what = "stratify" if stratify is not None else "make"
+        raise DataError(f"{spectra.source}: cannot {what} the split: {error}") from error
     return kept, out
 
 

@@ -7,12 +7,10 @@ is inside are the same, so they live here as small functions that take the sourc
 
 from __future__ import annotations
 
-import csv
 import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -60,36 +58,6 @@ def check_task(task: object) -> None:
         raise ValueError(f"task must be 'regression', 'classification' or None; got {task!r}.")
 
 
-def read_text_layout(path: Path, sep: str, encoding: str) -> tuple[list[str], np.ndarray]:
-    """Header fields and the file line of each data record; refuse ragged rows.
-
-    pandas pads a short line with NaN without a word, so the field count of every line is
-    checked here first. Blank lines are skipped, as pandas does.
-    """
-    with path.open(newline="", encoding=encoding) as handle:
-        reader = csv.reader(handle, delimiter=sep)
-        header: list[str] | None = None
-        lines: list[int] = []
-        for record in reader:
-            if not record or all(not field.strip() for field in record):
-                continue
-            if header is None:
-                header = record
-                continue
-            if len(record) != len(header):
-                raise DataError(
-                    f"{path}: line {reader.line_num} has {len(record)} fields but the header has "
-                    f"{len(header)}; fix the separators on that line (a missing value still "
-                    f"needs its {sep!r})."
-                )
-            lines.append(reader.line_num)
-    if header is None:
-        raise DataError(f"{path}: the file is empty; expected a header line and one row a sample.")
-    if not lines:
-        raise DataError(f"{path}: the file has a header but no data rows; add one row a sample.")
-    return header, np.asarray(lines)
-
-
 def check_not_empty(frame: pd.DataFrame, source: str) -> None:
     if frame.shape[1] == 0:
         raise DataError(f"{source}: the table is empty; expected a header and one row a sample.")
@@ -127,15 +95,20 @@ def spectral_columns(labels: Sequence[object], source: str) -> tuple[list[int], 
     return positions, np.asarray([parsed[j] for j in positions], dtype=np.float64)
 
 
-def check_wavelengths(wavelengths: np.ndarray, source: str) -> None:
-    """Refuse duplicated or unordered wavelengths: filters and the grid check need an order."""
+def check_wavelengths(wavelengths: np.ndarray, source: str, *, table: bool = True) -> None:
+    """Refuse duplicated or unordered wavelengths: filters and the grid check need an order.
+
+    ``table``: the wavelengths are a table's column headers (else a file's x values).
+    """
+    place = "spectral column" if table else "point"
     values, counts = np.unique(wavelengths, return_counts=True)
     if (counts > 1).any():
         dup = values[counts > 1][0]
         where = np.flatnonzero(wavelengths == dup) + 1
+        fix = "keep one column per wavelength" if table else "export the spectrum again"
         raise DataError(
-            f"{source}: wavelength {dup:g} appears {where.size} times (spectral columns "
-            f"{', '.join(map(str, where))}); keep one column per wavelength."
+            f"{source}: wavelength {dup:g} appears {where.size} times ({place}s "
+            f"{', '.join(map(str, where))}); {fix}."
         )
     if wavelengths.size < 2:
         return
@@ -146,19 +119,43 @@ def check_wavelengths(wavelengths: np.ndarray, source: str) -> None:
         order = "increasing" if direction > 0 else "decreasing"
         raise DataError(
             f"{source}: wavelengths are not in order: {wavelengths[k]:g} follows "
-            f"{wavelengths[k - 1]:g} in an otherwise {order} axis (spectral column {k + 1}); "
-            f"sort the spectral columns by wavelength."
+            f"{wavelengths[k - 1]:g} in an otherwise {order} axis ({place} {k + 1}); "
+            f"{'sort the spectral columns by wavelength' if table else 'export it again'}."
         )
 
 
 def spectral_block(frame: pd.DataFrame, source: str, rows: Rows) -> np.ndarray:
-    """The spectral columns as float64, refusing text, empty cells, NaN and inf by cell."""
-    numbers = frame.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-    text = frame.notna().to_numpy() & np.isnan(numbers)
+    """The spectral columns as float64, refusing text, empty cells, NaN and inf by cell.
+
+    Checked column by column: the columns pandas parsed as numbers (all of them, in a clean
+    table) are taken as one block; only the others are converted and searched for text.
+    """
+    numeric = np.asarray([dtype.kind in "fiu" for dtype in frame.dtypes])
+    if numeric.all():
+        numbers = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+        _raise_at_missing_or_inf(numbers, frame, source, rows)
+        return numbers
+    numbers = np.empty(frame.shape, dtype=np.float64)
+    if numeric.any():
+        numbers[:, numeric] = frame.iloc[:, np.flatnonzero(numeric)].to_numpy(
+            dtype=np.float64, na_value=np.nan)
+    text = np.zeros(frame.shape, dtype=bool)
+    for j in np.flatnonzero(~numeric):
+        column = frame.iloc[:, j]
+        if column.dtype.kind == "b":  # True/False is not an absorbance
+            column = column.astype(object)
+        numbers[:, j] = pd.to_numeric(column, errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan)
+        text[:, j] = column.notna().to_numpy() & np.isnan(numbers[:, j])
     _raise_at(text, frame, source, rows, "non-numeric value {value!r} in the spectral block")
+    _raise_at_missing_or_inf(numbers, frame, source, rows)
+    return numbers
+
+
+def _raise_at_missing_or_inf(numbers: np.ndarray, frame: pd.DataFrame, source: str,
+                             rows: Rows) -> None:
     _raise_at(np.isnan(numbers), frame, source, rows, "missing value (empty cell or NaN)")
     _raise_at(np.isinf(numbers), frame, source, rows, "infinite value {value!r}")
-    return numbers
 
 
 def check_finite(X: np.ndarray, source: str, rows: Rows) -> None:
@@ -233,10 +230,11 @@ def target_values(
     bad = ~np.isfinite(numbers)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        what = "not a finite number" if np.isinf(numbers[i]) else "not a number"
         raise DataError(
             f"{source}: {rows(i)}, column {str(column.name)!r}: target {column.iloc[i]!r} is "
-            f"not a finite number; fix it, or pass task='classification' if the column holds "
-            f"classes."
+            f"{what}; fix it or remove the row, or pass --task classification if the "
+            f"column holds classes."
         )
     check_not_constant(numbers, str(column.name), source)
     return numbers, task

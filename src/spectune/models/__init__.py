@@ -1,4 +1,5 @@
-"""Model specs and builders: ArchSpec (plain dataclasses) -> torch module; presets; baselines."""
+"""Model specs and builders: ArchSpec (plain dataclasses) -> torch module; presets; baselines;
+the applicability domain (PCA with Hotelling T2 and Q limits) every model carries."""
 
 from __future__ import annotations
 
@@ -13,29 +14,56 @@ from spectune.models._arch import (
     validate_arch,
 )
 from spectune.models._arch_params import MLP, ArchPreset, PassosCNN, ShenCNN, resolve_arch
-from spectune.models._baselines import reference_models, run_baselines
+from spectune.models._baselines import (
+    FittedBaseline,
+    fit_baselines,
+    pls_cv_curve,
+    reference_models,
+    run_baselines,
+    score_baseline,
+)
 from spectune.models._build import SpectralNet, build_model
+from spectune.models._linear import LinearModel
+from spectune.models._domain import (
+    ApplicabilityDomain,
+    DomainScores,
+    outside_warning,
+    read_domain,
+    write_domain,
+)
 from spectune.models._pls_cv import (
     DEFAULT_ROUTES,
     PLSDAClassifierCV,
     PLSRegressionCV,
     pls_pipeline,
 )
+from spectune.models._screening import screen_outliers
 from spectune.models._presets import PASSOS_L2_BETA, mlp, passos_cnn, shen_cnn
 
 __all__ = [
     "ACTIVATIONS",
+    "ApplicabilityDomain",
+    "DomainScores",
+    "outside_warning",
+    "read_domain",
+    "write_domain",
     "DEFAULT_ROUTES",
     "MLP",
     "ArchPreset",
+    "FittedBaseline",
+    "LinearModel",
     "PLSDAClassifierCV",
     "PLSRegressionCV",
     "PassosCNN",
     "ShenCNN",
+    "fit_baselines",
+    "pls_cv_curve",
     "pls_pipeline",
     "reference_models",
     "resolve_arch",
     "run_baselines",
+    "score_baseline",
+    "screen_outliers",
     "DEFAULT_MAX_PARAMS",
     "PASSOS_L2_BETA",
     "ArchSpec",

@@ -1,15 +1,21 @@
 """Model folders: weights in safetensors, everything else in one JSON; loading runs no code.
 
 A folder holds ``model.json`` and ``model.safetensors``. The JSON lists one or more members
-(a single network, or an ensemble averaged with ``weights``), each with its architecture,
-preprocessing, training settings and target mapping, plus the wavelength grid and target names
-of the data it was trained on. Tensors are named ``m<i>.model.<param>`` and
-``m<i>.pre.<fitted attribute path>``; a PLS-residual member adds its linear PLS part as
-``m<i>.pls.coef``, ``m<i>.pls.intercept`` and ``m<i>.pls.pre.<fitted attribute path>``.
-A folder may also hold conformalization data for prediction intervals (``conformal.safetensors``
-with ``X`` and ``y``, described under ``"conformal"`` in the JSON) and a separate interval model
-(``"interval_members"``, tensors ``i<k>.*``): see :mod:`spectune.training._conformal`.
-A folder whose JSON and tensors disagree is refused.
+combined with ``weights`` (one row per member, one column per target for regression; one per
+member for classes, on the probabilities): networks (``"kind": "network"``: architecture,
+preprocessing, training settings and target mapping) and linear models (``"kind": "linear"``:
+PLS, Ridge, logistic regression as arrays), plus the wavelength grid and target names of the
+data they were trained on. Tensors are named ``m<i>.model.<param>`` and
+``m<i>.pre.<fitted attribute path>``; a PLS-residual network adds its PLS part as
+``m<i>.pls.coef``, ``m<i>.pls.intercept`` and ``m<i>.pls.pre.<...>``; a linear member is
+``m<i>.coef``, ``m<i>.intercept`` and ``m<i>.pre.<...>``. A folder may also hold the
+out-of-fold predictions behind its prediction intervals (``conformal.safetensors``, described
+under ``"conformal"``): see :mod:`spectune.training._conformal`. A folder whose JSON and tensors
+disagree is refused. Its applicability domain sits beside it (``domain.json`` and
+``domain.safetensors``): see :mod:`spectune.models._domain`. A model moved to another
+instrument holds its corrections under ``"transfer"`` (tensors ``transfer.matrix``/``offset`` on
+the spectra in, ``transfer.slope``/``bias`` on the predictions out): see
+:mod:`spectune.training._transfer_map`.
 """
 
 from __future__ import annotations
@@ -23,43 +29,60 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from spectune.exceptions import ModelFileError
-from spectune.models import ArchSpec, build_model
+from spectune.models import (
+    ApplicabilityDomain,
+    ArchSpec,
+    LinearModel,
+    build_model,
+    read_domain,
+    write_domain,
+)
 from spectune.preprocess._spec import PreprocessingSpec, fitted_arrays, restore_fitted_arrays
 from spectune.training._config import TrainConfig
 from spectune.training._conformal import ConformalSet
 from spectune.training._history import History
 from spectune.training._network import SpectralNetwork
-from spectune.training._residual import LinearPLS
+from spectune.training._schema import check_model_json
+from spectune.training._transfer_map import TransferMap, read_transfer
 
 __all__ = ["SavedModel", "load_model", "save_model"]
 
 FORMAT = "spectune-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 JSON_NAME = "model.json"
 TENSORS_NAME = "model.safetensors"
 CONFORMAL_NAME = "conformal.safetensors"
+
+
+Member = SpectralNetwork | LinearModel
 
 
 @dataclass
 class SavedModel:
     """A loaded model folder: its members, their weights, and the data it expects.
 
-    ``conformal`` holds the conformalization data of prediction intervals, if any, and
-    ``interval_members`` the model they were held out from when it is not ``members``.
+    ``weights`` is ``[n_members, n_targets]`` for regression (each target its own mix) and
+    ``[n_members]`` for classes (on the probabilities). ``conformal`` holds the out-of-fold
+    predictions behind prediction intervals, if any. ``domain``
+    is the calibration domain that flags spectra unlike the calibration spectra. ``transfer``
+    corrects a model moved to another instrument: spectra go through :meth:`to_master` first
+    (the domain too), predictions get its slope and bias.
     """
 
-    members: list[SpectralNetwork]
+    members: list[Member]
     weights: np.ndarray
     wavelengths: np.ndarray
     target_names: list[str]
     info: dict[str, Any] = field(default_factory=dict)
     conformal: ConformalSet | None = None
-    interval_members: list[SpectralNetwork] | None = None
+    domain: ApplicabilityDomain | None = None
+    transfer: TransferMap | None = None
 
     @property
     def task(self) -> str:
@@ -69,60 +92,63 @@ class SavedModel:
     def classes(self) -> np.ndarray | None:
         return self.members[0].classes
 
+    def to_master(self, X: np.ndarray) -> np.ndarray:
+        """Spectra as the members see them: moved by the transfer's map, if any."""
+        return X if self.transfer is None else self.transfer.to_master(X)
+
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Weighted mean of the members (regression) or label of the mean probability."""
+        """Weighted sum of the members (regression) or label of the weighted probability."""
         if self.task == "classification":
             return self.classes[self.predict_proba(X).argmax(axis=1)]
-        return sum(w * m.predict(X) for w, m in zip(self.weights, self.members, strict=True))
+        X = self.to_master(X)
+        weights = self.weights.reshape(len(self.members), -1)
+        out = sum(w * m.predict(X) for w, m in zip(weights, self.members, strict=True))
+        return out if self.transfer is None else self.transfer.correct(out)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        X = self.to_master(X)
         return sum(w * m.predict_proba(X) for w, m in zip(self.weights, self.members, strict=True))
-
-    def interval_predict(self, X: np.ndarray) -> np.ndarray:
-        """The interval model's prediction: mean of ``interval_members``, else :meth:`predict`."""
-        if not self.interval_members:
-            return self.predict(X)
-        return np.mean([m.predict(X) for m in self.interval_members], axis=0)
 
 
 def save_model(
     folder: Path,
-    members: Sequence[SpectralNetwork],
+    members: Sequence[Member],
     *,
     wavelengths: np.ndarray,
     target_names: Sequence[str],
-    weights: Sequence[float] | None = None,
+    weights: npt.ArrayLike | None = None,
     info: dict[str, Any] | None = None,
     conformal: ConformalSet | None = None,
-    interval_members: Sequence[SpectralNetwork] | None = None,
+    domain: ApplicabilityDomain | None = None,
+    transfer: TransferMap | None = None,
 ) -> None:
-    """Write ``members`` (one network or an ensemble) to ``folder`` (created if needed).
+    """Write ``members`` (one network, or a weighted mix of networks and linear models).
 
-    ``conformal``: data the interval model never fitted on, kept for prediction intervals
-    (regression). The interval model is ``interval_members`` (averaged) when given, e.g. the
-    best trial's network trained on calibration data only, else ``members`` themselves.
+    ``weights``: ``[n_members]`` or, for regression, ``[n_members, n_targets]`` (default:
+    equal). ``conformal``: out-of-fold predictions of exactly this model for its prediction
+    intervals (regression).
+    ``domain``: a fitted :class:`~spectune.models.ApplicabilityDomain` of the calibration spectra.
+    ``transfer``: the corrections of a model moved to another instrument.
     """
-    weights = np.full(len(members), 1.0 / len(members)) if weights is None else np.asarray(weights)
+    n = len(members)
+    weights = np.full(n, 1.0 / n) if weights is None else np.asarray(weights, dtype=float)
+    if weights.shape[0] != n or weights.ndim > 2:
+        raise ValueError(f"weights of shape {weights.shape}; expected ({n},) or ({n}, "
+                         f"{len(target_names)}).")
     tensors: dict[str, np.ndarray] = {}
-    for i, net in enumerate(members):
-        tensors.update(_tensors(f"m{i}.", net))
-    described = [_describe(net) for net in members]
+    for i, member in enumerate(members):
+        tensors.update(_tensors(f"m{i}.", member))
     extra: dict[str, Any] = {}
     if conformal is not None:
-        interval = list(interval_members or [])
-        _check_conformal(conformal, [*members, *interval], len(target_names))
-        extra["conformal"] = {
-            "file": CONFORMAL_NAME, "source": conformal.source, "n_samples": conformal.n_samples,
-            "model": "interval_members" if interval else "members",
-            "shapes": {"X": list(conformal.X.shape), "y": list(conformal.y.shape)},
-        }
-        if interval:
-            extra["interval_members"] = [_describe(net) for net in interval]
-            for k, net in enumerate(interval):
-                tensors.update(_tensors(f"i{k}.", net))
-    elif interval_members:
-        raise ValueError("interval_members without conformal data give no intervals; pass "
-                         "conformal=ConformalSet(X, y, source) of data they never fitted on.")
+        _check_conformal(conformal, members, len(target_names))
+        extra["conformal"] = {"file": CONFORMAL_NAME, "source": conformal.source,
+                              "n_samples": conformal.n_samples,
+                              "shapes": {"predictions": list(conformal.predictions.shape),
+                                         "y": list(conformal.y.shape)}}
+    if transfer is not None:
+        transfer.check_fits(len(wavelengths), len(target_names))
+        tensors.update({f"transfer.{k}": v for k, v in transfer.arrays().items()})
+        extra["transfer"] = {"record": transfer.record, "arrays": sorted(transfer.arrays())}
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -130,7 +156,7 @@ def save_model(
         "wavelengths": np.asarray(wavelengths, dtype=float).tolist(),
         "target_names": list(target_names),
         "weights": weights.tolist(),
-        "members": described,
+        "members": [_describe(member) for member in members],
         "tensors": {name: list(array.shape) for name, array in tensors.items()},
         "versions": _versions(),
         "info": info or {},
@@ -138,12 +164,13 @@ def save_model(
     }
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    write_domain(folder, domain, members[0].in_shape)  # first: a domain that does not fit fails
     save_file(tensors, str(folder / TENSORS_NAME))
     if conformal is None:
         (folder / CONFORMAL_NAME).unlink(missing_ok=True)
     else:
-        save_file({"X": np.ascontiguousarray(conformal.X), "y": np.ascontiguousarray(conformal.y)},
-                  str(folder / CONFORMAL_NAME))
+        save_file({"predictions": np.ascontiguousarray(conformal.predictions),
+                   "y": np.ascontiguousarray(conformal.y)}, str(folder / CONFORMAL_NAME))
     (folder / JSON_NAME).write_text(json.dumps(meta, indent=1) + "\n")
 
 
@@ -151,6 +178,7 @@ def load_model(folder: Path) -> SavedModel:
     """Read a model folder written by :func:`save_model`; never unpickles anything."""
     folder = Path(folder)
     meta = _read_json(folder)
+    check_model_json(meta, folder / JSON_NAME)  # before anything is built from it
     try:
         tensors = load_file(str(folder / TENSORS_NAME))
     except (FileNotFoundError, SafetensorError) as error:
@@ -166,51 +194,62 @@ def load_model(folder: Path) -> SavedModel:
         )
     members = [_member(folder, f"member {i}", f"m{i}.", d, tensors)
                for i, d in enumerate(meta["members"])]
-    interval = [_member(folder, f"interval member {k}", f"i{k}.", d, tensors)
-                for k, d in enumerate(meta.get("interval_members", []))]
     _check_claimed(folder, tensors, meta)
+    transfer = None if "transfer" not in meta else read_transfer(
+        folder, meta["transfer"], _strip(tensors, "transfer."), len(meta["wavelengths"]),
+        len(meta["target_names"]))
     return SavedModel(
         members,
-        np.asarray(meta["weights"]),
+        np.asarray(meta["weights"], dtype=float),
         np.asarray(meta["wavelengths"]),
         list(meta["target_names"]),
         meta.get("info", {}),
         _read_conformal(folder, meta.get("conformal")),
-        interval or None,
+        read_domain(folder, members[0].in_shape),
+        transfer,
     )
 
 
-def _describe(net: SpectralNetwork) -> dict[str, Any]:
+def _describe(member: Member) -> dict[str, Any]:
+    if isinstance(member, LinearModel):
+        return {"kind": "linear", **member.to_dict()}
+
     def listed(a: np.ndarray | None) -> list[Any] | None:
         return None if a is None else np.asarray(a).tolist()
 
     return {
-        "task": net.task,
-        "in_shape": list(net.in_shape),
-        "preprocessing": net.preprocessing.to_dict(),
-        "arch": net.arch.to_dict(),
-        "train_config": net.config.as_dict(),
-        "y_mean": listed(net.y_mean),
-        "y_std": listed(net.y_std),
-        "classes": listed(net.classes),
-        "best_epoch": net.best_epoch,
-        "history": net.history.as_dict(),
-        "pls": None if net.linear is None else net.linear.to_dict(),
+        "kind": "network",
+        "task": member.task,
+        "in_shape": list(member.in_shape),
+        "preprocessing": member.preprocessing.to_dict(),
+        "arch": member.arch.to_dict(),
+        "train_config": member.config.as_dict(),
+        "y_mean": listed(member.y_mean),
+        "y_std": listed(member.y_std),
+        "classes": listed(member.classes),
+        "best_epoch": member.best_epoch,
+        "history": member.history.as_dict(),
+        "pls": None if member.linear is None else member.linear.to_dict(),
     }
 
 
-def _tensors(prefix: str, net: SpectralNetwork) -> dict[str, np.ndarray]:
-    """A member's weights, fitted preprocessing and PLS part, named under ``prefix``."""
+def _tensors(prefix: str, member: Member) -> dict[str, np.ndarray]:
+    """A member's weights, fitted preprocessing and linear parts, named under ``prefix``."""
+    if isinstance(member, LinearModel):
+        return {f"{prefix}coef": member.coef, f"{prefix}intercept": member.intercept,
+                **_named(f"{prefix}pre.", fitted_arrays(member.transformer))}
     out = {f"{prefix}model.{name}": value.detach().cpu().numpy()
-           for name, value in net.model.state_dict().items()}
-    arrays = {"pre": fitted_arrays(net.transformer)}
-    if net.linear is not None:
-        out[f"{prefix}pls.coef"] = net.linear.coef
-        out[f"{prefix}pls.intercept"] = net.linear.intercept
-        arrays["pls.pre"] = fitted_arrays(net.linear.transformer)
-    for part, named in arrays.items():
-        out.update({f"{prefix}{part}.{k}": np.ascontiguousarray(v) for k, v in named.items()})
+           for name, value in member.model.state_dict().items()}
+    out.update(_named(f"{prefix}pre.", fitted_arrays(member.transformer)))
+    if member.linear is not None:
+        out[f"{prefix}pls.coef"] = member.linear.coef
+        out[f"{prefix}pls.intercept"] = member.linear.intercept
+        out.update(_named(f"{prefix}pls.pre.", fitted_arrays(member.linear.transformer)))
     return out
+
+
+def _named(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {f"{prefix}{k}": np.ascontiguousarray(v) for k, v in arrays.items()}
 
 
 def _strip(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
@@ -219,8 +258,11 @@ def _strip(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]
 
 def _member(
     folder: Path, label: str, prefix: str, d: dict[str, Any], tensors: dict[str, np.ndarray]
-) -> SpectralNetwork:
+) -> Member:
     try:
+        if d.get("kind", "network") == "linear":
+            channels, points = (int(v) for v in d["in_shape"])
+            return _linear(d, prefix, tensors, (1, channels * points), (channels, points))
         arch = ArchSpec.from_dict(d["arch"])
         pre = PreprocessingSpec.from_dict(d["preprocessing"])
         in_shape = tuple(d["in_shape"])
@@ -230,7 +272,8 @@ def _member(
         weights = _strip(tensors, prefix + "model.")
         state = {k: torch.from_numpy(v.copy()) for k, v in weights.items()}
         model.load_state_dict(state, strict=True)
-        linear = _linear(d.get("pls"), prefix, tensors, in_shape)
+        linear = None if d.get("pls") is None else _linear(
+            d["pls"], prefix + "pls.", tensors, in_shape, in_shape)
         config = TrainConfig(
             **{k: v for k, v in d["train_config"].items() if k != "class_weights"},
             class_weights=d["train_config"].get("class_weights"),
@@ -262,28 +305,35 @@ def _member(
 
 
 def _linear(
-    d: dict[str, Any] | None, prefix: str, tensors: dict[str, np.ndarray], in_shape: tuple
-) -> LinearPLS | None:
-    """The PLS part of a residual member (None for a plain network)."""
-    if d is None:
-        return None
+    d: dict[str, Any], prefix: str, tensors: dict[str, np.ndarray], fitted_shape: tuple,
+    in_shape: tuple,
+) -> LinearModel:
+    """A linear member, or the PLS part of a residual network (``prefix`` ``m<i>.pls.``);
+    its route was fitted on spectra of ``fitted_shape`` (channels side by side)."""
     spec = PreprocessingSpec.from_dict(d["preprocessing"])
-    transformer = restore_fitted_arrays(spec, _strip(tensors, prefix + "pls.pre."), *in_shape)
-    coef, intercept = tensors[prefix + "pls.coef"], tensors[prefix + "pls.intercept"]
-    expected = (d["n_features"], d["n_targets"])
+    transformer = restore_fitted_arrays(spec, _strip(tensors, prefix + "pre."), *fitted_shape)
+    coef, intercept = tensors[prefix + "coef"], tensors[prefix + "intercept"]
+    expected = (d["n_features"], d["n_outputs"])
     if coef.shape != expected or intercept.shape != expected[1:]:
-        raise ValueError(f"PLS coefficients of shape {coef.shape} and intercept {intercept.shape}"
-                         f"; the JSON describes {expected[0]} features and {expected[1]} targets")
-    return LinearPLS(spec, transformer, coef, intercept, int(d["n_components"]))
+        raise ValueError(f"linear coefficients of shape {coef.shape} and intercept "
+                         f"{intercept.shape}; the JSON describes {expected[0]} features and "
+                         f"{expected[1]} outputs")
+    classes = None if d.get("classes") is None else np.asarray(d["classes"])
+    return LinearModel(str(d["name"]), spec, transformer, coef, intercept, str(d["task"]),
+                       classes, dict(d.get("settings") or {}), (int(in_shape[0]),
+                                                                 int(in_shape[1])))
 
 
 def _check_claimed(folder: Path, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     """Refuse tensors that no description accounts for (e.g. a deleted "pls" entry)."""
-    parts = [(f"{kind}{i}.", d) for kind, key in (("m", "members"), ("i", "interval_members"))
-             for i, d in enumerate(meta.get(key, []))]
-    claimed = tuple(f"{prefix}{part}." for prefix, d in parts
-                    for part in ("model", "pre", *(["pls"] if d.get("pls") else [])))
-    unclaimed = sorted(name for name in tensors if not name.startswith(claimed))
+    claimed: list[str] = []
+    for i, d in enumerate(meta.get("members", [])):
+        if d.get("kind", "network") == "linear":
+            claimed += [f"m{i}.coef", f"m{i}.intercept", f"m{i}.pre."]
+        else:
+            claimed += [f"m{i}.model.", f"m{i}.pre."] + ([f"m{i}.pls."] if d.get("pls") else [])
+    claimed += ["transfer."] if "transfer" in meta else []
+    unclaimed = sorted(name for name in tensors if not name.startswith(tuple(claimed)))
     if unclaimed:
         raise ModelFileError(
             f"{folder}: {len(unclaimed)} tensors (first: {unclaimed[0]}) belong to no part that "
@@ -291,24 +341,18 @@ def _check_claimed(folder: Path, tensors: dict[str, np.ndarray], meta: dict[str,
         )
 
 
-def _check_conformal(conformal: ConformalSet, nets: Sequence[SpectralNetwork],
-                     n_targets: int) -> None:
-    """Conformal data must fit the interval model: regression, same spectra shape and targets."""
-    if any(net.task != "regression" for net in nets):
+def _check_conformal(conformal: ConformalSet, members: Sequence[Member], n_targets: int) -> None:
+    """Out-of-fold predictions fit the model: regression, one column per target."""
+    if any(member.task != "regression" for member in members):
         raise ValueError("conformal data give intervals for regression models; these members "
                          "classify.")
-    channels, points = nets[0].in_shape
-    shapes = {(channels, points)} | ({(points,)} if channels == 1 else set())
-    if conformal.X.shape[1:] not in shapes or conformal.y.shape[1] != n_targets:
-        raise ValueError(
-            f"conformal data of shapes X {conformal.X.shape}, y {conformal.y.shape} do not fit "
-            f"the model: spectra of {channels} channel(s) x {points} points, {n_targets} "
-            "target(s)."
-        )
+    if conformal.y.shape[1] != n_targets:
+        raise ValueError(f"conformal data of {conformal.y.shape[1]} target(s); the model has "
+                         f"{n_targets}.")
 
 
 def _read_conformal(folder: Path, entry: dict[str, Any] | None) -> ConformalSet | None:
-    """The conformalization set, checked against the JSON's description."""
+    """The out-of-fold predictions and targets, checked against the JSON's description."""
     if entry is None:
         return None
     path = folder / CONFORMAL_NAME
@@ -322,7 +366,7 @@ def _read_conformal(folder: Path, entry: dict[str, Any] | None) -> ConformalSet 
             f"{folder}: {JSON_NAME} and {CONFORMAL_NAME} disagree (arrays {shapes}, described "
             f"{entry.get('shapes')}); the folder is damaged or was edited."
         )
-    return ConformalSet(arrays["X"], arrays["y"], str(entry.get("source", "")))
+    return ConformalSet(arrays["predictions"], arrays["y"], str(entry.get("source", "")))
 
 
 def _read_json(folder: Path) -> dict[str, Any]:
@@ -331,9 +375,10 @@ def _read_json(folder: Path) -> dict[str, Any]:
         raise ModelFileError(f"{folder}: no {JSON_NAME}; is this a spectune model folder?")
     try:
         meta = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelFileError(f"{path}: not valid JSON ({error}).") from None
-    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+    if isinstance(meta, dict) and (meta.get("format") != FORMAT
+                                   or meta.get("format_version") != FORMAT_VERSION):
         raise ModelFileError(
             f"{path}: format {meta.get('format')!r} version {meta.get('format_version')!r}; "
             f"this spectune reads {FORMAT!r} version {FORMAT_VERSION}."

@@ -18,7 +18,7 @@ import numpy.typing as npt
 from sklearn.base import BaseEstimator, clone
 from torch import nn
 
-from spectune.models import ArchSpec, build_model
+from spectune.models import ArchSpec, LinearModel, build_model
 from spectune.models._arch_params import ArchPreset, resolve_arch
 from spectune.preprocess._spec import PreprocessingSpec
 from spectune.training._callback import Callback
@@ -26,7 +26,6 @@ from spectune.training._config import TrainConfig
 from spectune.training._history import History
 from spectune.training._predict import predict
 from spectune.training._residual import (
-    LinearPLS,
     PLSBaseline,
     absorb_target_mean,
     fit_pls_baseline,
@@ -63,7 +62,7 @@ class SpectralNetwork:
     history : the training history
     best_epoch : best epoch of early stopping, if any
     config : the TrainConfig used
-    linear : LinearPLS or None
+    linear : LinearModel or None
         PLS-residual networks: the PLS whose prediction the network's output is added to (the
         network's output then has no mean term: ``y_mean`` is None).
     """
@@ -80,7 +79,7 @@ class SpectralNetwork:
     history: History
     best_epoch: int | None
     config: TrainConfig
-    linear: LinearPLS | None = None
+    linear: LinearModel | None = None
 
     def transform(self, X: npt.ArrayLike) -> np.ndarray:
         """Preprocessed spectra as ``[n, channels, points]`` float32, the network's input."""
@@ -159,7 +158,7 @@ class NetworkInputs:
     task : {"regression", "classification"}
     classes : class labels in code order, or None
     n_outputs : int
-    linear : LinearPLS or None (PLS-residual networks)
+    linear : LinearModel or None (PLS-residual networks)
     """
 
     preprocessing: PreprocessingSpec
@@ -172,7 +171,7 @@ class NetworkInputs:
     task: str
     classes: np.ndarray | None
     n_outputs: int
-    linear: LinearPLS | None
+    linear: LinearModel | None
 
 
 def prepare_inputs(

@@ -11,9 +11,8 @@ on the training (calibration) data only. The training targets' baseline is the c
 does not learn PLS's in-sample optimism (fitted residuals are smaller than a new sample's); the
 validation targets' baseline is the PLS refitted on all the training data, as for new spectra.
 
-Storage: PLS predicts linearly in its preprocessed spectra, so the refitted PLS is kept as plain
-arrays, ``pred = pre(X).reshape(n, -1) @ coef + intercept`` (float64), ``pre`` being the route's
-:class:`PreprocessingSpec` and its fitted arrays: a model file needs no pickle.
+Storage: the refitted PLS is a :class:`~spectune.models.LinearModel` (plain arrays): a model
+file needs no pickle.
 """
 
 from __future__ import annotations
@@ -21,75 +20,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
-from sklearn.base import BaseEstimator
 from torch import nn
 
-if TYPE_CHECKING:
-    from spectune.training._network import SpectralNetwork
-
-from spectune.models import PLSRegressionCV
-from spectune.preprocess._spec import PreprocessingSpec
+from spectune.models import LinearModel, PLSRegressionCV
 
 __all__ = [
-    "LinearPLS",
     "PLSBaseline",
     "absorb_target_mean",
     "fit_pls_baseline",
-    "pls_only_network",
     "start_as_pls",
 ]
-
-
-@dataclass(frozen=True, eq=False)
-class LinearPLS:
-    """A fitted PLS as a linear map of its preprocessed spectra (regression only).
-
-    Attributes
-    ----------
-    preprocessing : PreprocessingSpec
-        The PLS route alone, without standardisation (PLS centres the spectra itself).
-    transformer : fitted scikit-learn transformer of ``preprocessing``
-    coef : ndarray of shape (n_features, n_targets)
-    intercept : ndarray of shape (n_targets,)
-    n_components : int
-        Latent variables of the PLS.
-    """
-
-    preprocessing: PreprocessingSpec
-    transformer: BaseEstimator
-    coef: np.ndarray
-    intercept: np.ndarray
-    n_components: int
-
-    def predict(self, X: npt.ArrayLike) -> np.ndarray:
-        """``[n, n_targets]`` predictions, float64, from raw one-channel spectra."""
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim == 3:
-            X = X[:, 0, :]
-        Z = np.asarray(self.transformer.transform(X), dtype=np.float64)
-        return Z.reshape(len(Z), -1) @ self.coef + self.intercept
-
-    @classmethod
-    def from_pls(cls, model: PLSRegressionCV, X: np.ndarray) -> LinearPLS:
-        """The refitted pipeline of a fitted ``model`` (fitted on float64 ``X``) as arrays."""
-        spec = PreprocessingSpec((model.preprocessing_,), standardise=False)
-        transformer = spec.build().fit(X)  # deterministic: the same fit as pipeline_'s route
-        pls = model.pipeline_.named_steps["pls"]
-        # PLSRegression.predict: (Z - _x_mean) / _x_std @ coef_.T + intercept_, written as Z@W+b.
-        coef = pls.coef_.T / pls._x_std[:, None]
-        intercept = pls.intercept_ - (pls._x_mean / pls._x_std) @ pls.coef_.T
-        return cls(spec, transformer, np.asarray(coef, dtype=np.float64),
-                   np.asarray(intercept, dtype=np.float64), int(model.n_components_))
-
-    def to_dict(self) -> dict[str, Any]:
-        """What ``model.json`` says about it (the arrays go to the safetensors file)."""
-        return {"preprocessing": self.preprocessing.to_dict(), "n_components": self.n_components,
-                "n_features": int(self.coef.shape[0]), "n_targets": int(self.coef.shape[1])}
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,7 +43,7 @@ class PLSBaseline:
 
     Attributes
     ----------
-    linear : LinearPLS
+    linear : LinearModel
         The chosen PLS refitted on all the training data (validation targets, new spectra).
     oof : ndarray of shape (n_samples, n_targets)
         Out-of-fold predictions of the chosen setting (the training targets' baseline).
@@ -108,7 +53,7 @@ class PLSBaseline:
         Digest of the ``(X, y)`` it was fitted on: reusing it on other data is refused.
     """
 
-    linear: LinearPLS
+    linear: LinearModel
     oof: np.ndarray
     cv: PLSRegressionCV
     fingerprint: str
@@ -129,6 +74,7 @@ def fit_pls_baseline(
     max_components: int = 20,
     routes: Sequence[str] | None = None,
     cv: int | Any = 5,
+    groups: npt.ArrayLike | None = None,
     random_state: int | None = 0,
 ) -> PLSBaseline:
     """Choose PLS by CV on ``(X, y)`` (calibration only) and keep its out-of-fold predictions.
@@ -141,12 +87,17 @@ def fit_pls_baseline(
     max_components, routes, cv, random_state
         As in :class:`~spectune.models.PLSRegressionCV`; the out-of-fold predictions come from
         the same folds that chose the setting.
+    groups : array-like of shape (n,), optional
+        With an int ``cv``, whole groups stay in one fold (``GroupKFold``), as in the baseline.
     """
     X64, Y = _as_xy(X, y)
     model = PLSRegressionCV(max_components, routes=routes, cv=cv, random_state=random_state)
-    model.fit(X64, Y)
+    model.fit(X64, Y, groups)
     oof = np.asarray(model.cv_predictions_, dtype=np.float64).reshape(len(Y), -1)
-    return PLSBaseline(LinearPLS.from_pls(model, X64), oof, model, _fingerprint(X64, Y))
+    linear = LinearModel.from_fitted("pls", model.preprocessing_,
+                                     model.pipeline_.named_steps["pls"], X64,
+                                     settings={"n_components": model.n_components_})
+    return PLSBaseline(linear, oof, model, _fingerprint(X64, Y))
 
 
 def start_as_pls(model: nn.Module) -> None:
@@ -203,21 +154,3 @@ def _fingerprint(X: np.ndarray, Y: np.ndarray) -> str:
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
 
-
-def pls_only_network(X: npt.ArrayLike, y: npt.ArrayLike, *, seed: int = 0) -> SpectralNetwork:
-    """PLS (chosen by CV on ``X, y``) as a model member: a residual network that adds nothing.
-
-    Lets an ensemble or a CNN+PLS blend hold PLS in the same model folder, saved the same way.
-    """
-    from spectune.models import MLP
-    from spectune.training._config import TrainConfig
-    from spectune.training._network import fit_network
-
-    baseline = fit_pls_baseline(X, y, random_state=seed)
-    network = fit_network(
-        X, y, preprocessing=PreprocessingSpec(("raw",), standardise=False),
-        arch=MLP(units=(1,), dropout=0.0), config=TrainConfig(max_epochs=1, seed=seed),
-        pls_residual=baseline,
-    )
-    start_as_pls(network.model)  # the network part predicts exactly zero: the member is PLS
-    return network

@@ -34,7 +34,6 @@ from optuna.trial import TrialState
 
 from spectune.exceptions import SpectuneError
 from spectune.training import resolve_device
-from spectune.tuning._kept import KeepTopModels, keep_count
 from spectune.tuning._population_runner import run_population_study
 from spectune.tuning._objectives import metric_names
 from spectune.tuning._progress import StudyProgress
@@ -163,9 +162,7 @@ def run_trials(found: Search, settings: TuneSettings, out: Path | None, *,
     progress = StudyProgress(settings.n_trials, settings.timeout,
                              metric=metric_names(found.objective, settings.cv)[0]) \
         if settings.show_progress else None
-    keeper = KeepTopModels(runner, None if out is None else out / "trials",
-                           0 if out is None else keep_count(settings))
-    callbacks = [keeper] + ([progress] if progress else [])
+    callbacks = [progress] if progress else []
     runner.time_budget, runner.progress = clock, progress
     # Optuna collects garbage after each trial (networks hold reference cycles); the objects
     # alive now and after the first trial (torch and what it imports on first use, the data,
@@ -188,8 +185,8 @@ def run_trials(found: Search, settings: TuneSettings, out: Path | None, *,
     record_stop(study, source.stopped or "trials", settings.timeout)
     counts = trial_counts(study, settings.n_trials)
     if source.stopped == "ctrl-c":
-        then = "" if out is None else "; building the model from the best so far (Ctrl-C " \
-            "again to quit)"
+        then = "" if out is None else "; building the final model from them (Ctrl-C again " \
+            "to quit)"
         log.warning("stopped by Ctrl-C: %s%s", counts["summary"], then)
     elif settings.n_trials is not None and counts["finished"] < settings.n_trials \
             and source.stopped in ("timeout", "no time"):

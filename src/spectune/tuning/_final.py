@@ -1,137 +1,117 @@
-"""After the study: the final model, the single look at the test set, PLS on the same splits.
+"""After the study: the final model, chosen honestly, and the single look at the test set.
 
-best trial (+ top-k distinct trials, + N seeds, each choice made on the tuning set) -> their
-calibration-only networks kept (``--refit auto`` with a tuning set) or refitted on
-calibration+tuning -> one model folder (ensemble members averaged; the best trial's
-calibration-only network and the tuning set kept for conformal intervals) -> test set scored
-once -> PLS tuned by CV on the same calibration+tuning data and scored on the same test set.
+candidates (the best distinct trial configurations, PLS, Ridge; logistic regression for classes)
+-> out-of-fold predictions on one split of the pool (:mod:`spectune.tuning._crossfit`)
+-> stack weights fitted on them (:mod:`spectune.tuning._stack`; the stack may be purely linear)
+-> every candidate with weight refitted on the whole pool -> prediction intervals from the
+stack's out-of-fold residuals, and the calibration domain (PCA, Hotelling T2 and Q of the pool
+after PLS's chosen route) -> one model folder -> the test set scored once, through that
+folder, after every choice. Nothing here reads the test targets before that last step.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import logging
+import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import optuna
+from joblib import Parallel, delayed
 from optuna.trial import FrozenTrial, TrialState
 
-from spectune.exceptions import DataError, SpectuneError
+from spectune.data import Spectra
+from spectune.exceptions import SpectuneError
 from spectune.metrics import classification_metrics, regression_metrics
-from spectune.models import run_baselines
-from spectune.training._conformal import conformal_data, coverage, predict_interval
+from spectune.models import ApplicabilityDomain, fit_baselines, pls_cv_curve, score_baseline
+from spectune.training._conformal import ConformalSet, coverage, predict_interval
 from spectune.training._files import load_model, save_model
-from spectune.training._network import SpectralNetwork, fit_network
-from spectune.training._residual import pls_only_network
 from spectune.tuning._artifacts import write_predictions, write_spectra
-from spectune.tuning._ensemble import (
-    choose_ensemble_size,
-    choose_seed_count,
-    kept_networks,
-    mean_prediction,
-    member_predictions,
-    member_weights,
-    refit_members,
-    select_top_trials,
-    stacking_weights,
+from spectune.tuning._crossfit import (
+    Candidate,
+    describe_folds,
+    final_folds,
+    linear_candidate,
+    network_candidates,
 )
-from spectune.tuning._objectives import _rmse
-from spectune.tuning._refit import refit
+from spectune.tuning._stack import combine, select_top_trials, stack_weights
 from spectune.tuning._study import trial_counts
-from spectune.tuning._trial import wants_pls_residual
 
 if TYPE_CHECKING:
     from spectune.tuning._run import Search, TuneSettings
 
+__all__ = ["INTERVAL_LEVELS", "best_trial", "finish"]
 
-__all__ = ["DEFAULT_ENSEMBLE_TOP", "ensemble_size", "finish"]
+log = logging.getLogger("spectune")
 
-INTERVAL_LEVEL = 0.9
-#: At most this many trials in the ensemble unless --ensemble asks otherwise.
-DEFAULT_ENSEMBLE_TOP = 3
-
-
-def ensemble_size(settings: TuneSettings) -> int:
-    """How many top trials the ensemble may take (the tuning set picks how many it does)."""
-    return DEFAULT_ENSEMBLE_TOP if settings.ensemble_top is None else settings.ensemble_top
+#: Nominal levels whose test coverage metrics.json and the report give.
+INTERVAL_LEVELS = (0.8, 0.9, 0.95)
+#: The linear candidates (and bars) of each task.
+LINEAR = {"regression": ("pls", "ridge"), "classification": ("logistic",)}
 
 
 def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
-    """Build, save and score the final model; returns metrics.json without its data section."""
-    study, pool, test = found.study, found.pool, found.test
+    """Build, save and score the final model; returns metrics.json without its data section.
+
+    The networks of the cross-fitting and the refits train in ``settings.jobs`` processes
+    (default: one per core), each on one thread.
+    """
+    began = time.perf_counter()
+    n_jobs = settings.jobs or os.cpu_count() or 1
+    pool, test = found.pool, found.test
     best = best_trial(found)
-    holdout = settings.cv == 0
-    chosen, seeds, choice = [best], [settings.seed], {}
-    if holdout and not found.objective.pareto:
-        chosen, seeds, choice = _choose_members(found, settings, out, best)
-    plans = [found.runner.plan(found.runner.space.resolve(t.params)) for t in chosen]
-    mode, warm = _refit_mode(settings, out, chosen), None
-    if mode == "warm":
-        warm = [load_model(out / "trials" / str(t.number)).members[0].model.state_dict()
-                for t in chosen]
-    if mode == "none":  # the calibration-only networks of the chosen trials
-        seeds = seeds[:1]
-        members = kept_networks(out / "trials", chosen)[1]
-    else:
-        members = refit_members(plans, chosen, pool, seeds=seeds, mode=mode,
-                                refit_fn=refit, warm_states=warm)
-    weights = member_weights(len(chosen), len(seeds))
-    blend = {}
-    if holdout and settings.blend_pls and pool.task == "regression" and pool.n_channels == 1:
-        members, weights, blend = _blend_with_pls(found, settings, out, chosen, members, weights)
-    conformal, interval_members = None, None
-    if holdout and pool.task == "regression" and (out / "trials" / str(best.number)).is_dir():
-        tune_set = pool[found.evaluations[0].val]
-        conformal = conformal_data(tune_set, f"tuning set ({tune_set.n_samples} spectra), never "
-                                   f"fitted by trial {best.number}'s calibration-only network")
-        interval_members = [load_model(out / "trials" / str(best.number)).members[0]]
-    save_model(out / "model", members, wavelengths=pool.wavelengths,
-               target_names=list(pool.target_names),
-               weights=weights,
-               info={"best_trial": best.number, "members": [t.number for t in chosen],
-                     "seeds": seeds, "params": best.params},
-               conformal=conformal, interval_members=interval_members)
-    model = load_model(out / "model")
-    metrics = run_baselines(pool, test, random_state=settings.seed)
-    metrics["cnn"] = _cnn_section(found, settings, best, plans[0], members, choice)
-    metrics["cnn"]["refit"] = mode
-    metrics["cnn"]["blend"] = blend
-    write_predictions(out, pool, test, found.evaluations[0], model, metrics["pls"])
+    folds = final_folds(pool, settings.seed)
+    search = {"routes": settings.linear_routes, "max_components": settings.max_components}
+    baselines = fit_baselines(pool, folds, random_state=settings.seed, **search)
+    trials = select_top_trials(found.study, settings.candidates)
+    candidates = network_candidates(found.runner, trials, folds, seed=settings.seed,
+                                    tune_size=settings.tune_size, n_jobs=n_jobs) + [
+        linear_candidate(name, pool, folds, baselines[name], seed=settings.seed, **search)
+        for name in LINEAR[pool.task]]
+    classes = pool.classes if pool.task == "classification" else None
+    weights = stack_weights([c.oof for c in candidates], pool.y, task=pool.task,
+                            classes=classes)
+    stack_oof = combine([c.oof for c in candidates], weights)
+    used = [i for i in range(len(candidates)) if np.any(weights[i] > 0)]
+    members = Parallel(n_jobs=min(n_jobs, len(used)))(
+        delayed(candidates[i].refit)() for i in used)
+    cv = describe_folds(pool, folds)
+    conformal = None if classes is not None else ConformalSet(
+        stack_oof, pool.y, f"out-of-fold predictions of the stack ({cv}, {pool.n_samples} "
+                           "calibration+tuning spectra)")
+    route = baselines["pls"].route if "pls" in baselines else "snv"
+    domain = ApplicabilityDomain(route, random_state=settings.seed).fit(pool.X)
+    save_model(out / "model", members, weights=weights[used], wavelengths=pool.wavelengths,
+               target_names=list(pool.target_names), conformal=conformal, domain=domain,
+               info={"best_trial": best.number,
+                     "members": [candidates[i].name for i in used]})
+    model = load_model(out / "model")  # what is scored is what was saved
+    metrics: dict[str, Any] = {"task": pool.task, "target": _target(pool), "cv_folds": len(folds),
+                               "references": {}}
+    for name, baseline in baselines.items():
+        scores = score_baseline(baseline, pool, test)
+        if name == "pls":
+            metrics["pls"] = {"n_components": baseline.settings["n_components"],
+                              "preprocessing": baseline.route, "one_se": False,
+                              "cv_curve": pls_cv_curve(baseline), **scores}
+        else:
+            metrics["references"][name] = {**baseline.settings, **scores}
+    metrics["candidates"] = [_candidate_row(pool, c, weights[i]) for i, c in enumerate(candidates)]
+    metrics["final"] = _final_section(pool, candidates, weights, used, stack_oof, cv, model)
+    metrics["cnn"] = _search_section(found, best)
+    metrics["roles"] = data_roles(found, cv, test)
+    metrics["domain"] = {"preprocessing": route, "pool": domain.summary(pool.X),
+                         **({} if test is None else {"test": domain.summary(test.X)})}
+    if found.screening is not None:
+        metrics["screening"] = found.screening
+    write_predictions(out, pool, test, _sets(found), stack_oof, model, baselines)
     write_spectra(out, pool, test)
+    metrics["final"]["wall_s"] = round(time.perf_counter() - began, 1)
     if test is not None:  # the one and only look at the test set
-        metrics["cnn"]["test"] = _score(pool, test, model.predict(test.flat_X()))
-        if len(members) > 1:
-            metrics["cnn"]["ensemble"]["test_single"] = _score(
-                pool, test, members[0].predict(test.flat_X()))
-        if conformal is not None:
-            metrics["cnn"]["interval"] = _interval_coverage(model, test)
-    metrics["study"] = _study_section(study, best, settings, found.objective.name)
+        _score_test(metrics, pool, test, model, members, used)
+    metrics["study"] = _study_section(found, best, settings)
     return metrics
-
-
-def _refit_mode(settings: TuneSettings, out: Path, chosen: list[FrozenTrial]) -> str:
-    """``settings.refit_mode``; "auto" refits from scratch where the chosen networks were not
-    kept here (trials run by workers on other machines, or by a population on a GPU)."""
-    mode = settings.refit_mode
-    if mode in ("none", "warm") and not all(
-            (out / "trials" / str(t.number) / "model.json").is_file() for t in chosen):
-        if settings.refit != "auto":
-            raise SpectuneError(
-                f"--refit {settings.refit} needs the chosen trials' networks in {out / 'trials'}"
-                f" (trials {[t.number for t in chosen]}); they were kept elsewhere or not at all: "
-                "use --refit scratch.")
-        return "scratch"
-    return mode
-
-
-def _interval_coverage(model: Any, test: Any) -> dict[str, Any]:
-    """Empirical coverage of the conformal intervals on the test set, beside the nominal level."""
-    try:
-        _, lower, upper = predict_interval(model, test.flat_X(), INTERVAL_LEVEL)
-    except DataError as error:  # too few tuning spectra for this level
-        return {"level": INTERVAL_LEVEL, "coverage": None, "note": str(error)}
-    return {"level": INTERVAL_LEVEL, "coverage": coverage(test.y, lower, upper)}
 
 
 def best_trial(found: Search) -> FrozenTrial:
@@ -147,106 +127,122 @@ def best_trial(found: Search) -> FrozenTrial:
     return min(study.best_trials, key=lambda t: sign * t.values[0])
 
 
-def _choose_members(found: Search, settings: TuneSettings, out: Path, best: FrozenTrial
-                    ) -> tuple[list[FrozenTrial], list[int], dict[str, Any]]:
-    """Top-k trials and N seeds, each count chosen by the ensemble's tuning-set error."""
-    pool, evaluation = found.pool, found.evaluations[0]
-    cal, tune = pool[evaluation.train], pool[evaluation.val]
-    classes = pool.classes if pool.task == "classification" else None
-    wanted = ensemble_size(settings)
-    candidates = select_top_trials(found.study, wanted)
-    if settings.ensemble_top is not None and len(candidates) < settings.ensemble_top:
-        raise SpectuneError(
-            f"--ensemble {settings.ensemble_top} is larger than the {len(candidates)} completed "
-            "trials with distinct parameters; lower --ensemble or run more trials (--resume)."
-        )
-    top, networks = kept_networks(out / "trials", candidates)
-    if not top or top[0].number != best.number:
-        return [best], [settings.seed], {}
-    size = choose_ensemble_size(member_predictions(networks, tune.flat_X()), tune.y,
-                                task=pool.task, classes=classes)
-    seeds = [settings.seed]
-    seed_choice = None
-    if settings.ensemble_seeds > 1:
-        plan = found.runner.plan(found.runner.space.resolve(best.params))
-        extra = [_seed_network(found, plan, cal, tune, settings.seed + i)
-                 for i in range(1, settings.ensemble_seeds)]
-        seed_choice = choose_seed_count(member_predictions([networks[0], *extra], tune.flat_X()),
-                                        tune.y, task=pool.task, classes=classes)
-        seeds = [settings.seed + i for i in range(seed_choice.k)]
-    choice = {"trials": [t.number for t in top[: size.k]], "seeds": seeds,
-              "tune_top": size.as_dict(),
-              "tune_seeds": None if seed_choice is None else seed_choice.as_dict()}
-    return top[: size.k], seeds, choice
+def data_roles(found: Search, cv: str, test: Spectra | None) -> list[dict[str, Any]]:
+    """Which spectra were used for what: the table of metrics.json and the report."""
+    first, pool = found.evaluations[0], found.pool
+    if len(found.evaluations) > 1:
+        search = [("search: fit each trial's network and preprocessing, early stopping, "
+                   f"pruning, the trial's score ({len(found.evaluations)}-fold CV)",
+                   "calibration + tuning", pool.n_samples)]
+    else:
+        search = [("search: fit each trial's network and preprocessing", "calibration",
+                   len(first.train)),
+                  ("search: early stopping, LR plateau, pruning, the trial's score", "tuning",
+                   len(first.val))]
+    crossfit = f"calibration + tuning, out of fold ({cv})"
+    rows = [*search,
+            ("candidates' out-of-fold predictions (networks stop early on an inner split of "
+             "each fold's training rows)", crossfit, pool.n_samples),
+            ("stack weights", crossfit, pool.n_samples),
+            ("prediction intervals (conformal)", crossfit, pool.n_samples),
+            ("final fit of every member", "calibration + tuning", pool.n_samples),
+            ("test: scored once, after every choice", "test",
+             0 if test is None else test.n_samples)]
+    return [{"role": role, "spectra": spectra, "n": int(n)} for role, spectra, n in rows]
 
 
-def _blend_with_pls(found: Search, settings: TuneSettings, out: Path, chosen: list[FrozenTrial],
-                    members: list[SpectralNetwork], weights: Any
-                    ) -> tuple[list[SpectralNetwork], Any, dict[str, Any]]:
-    """Stack the CNN (ensemble) with PLS, weights chosen on the tuning set (never the test set).
-
-    The tuning-set predictions come from models fitted on calibration data only: the kept
-    networks of the chosen trials, and PLS chosen by CV on calibration data. Where PLS gets
-    weight, a PLS member (refitted on calibration+tuning) joins the saved model.
-    """
-    pool, evaluation = found.pool, found.evaluations[0]
-    tune = pool[evaluation.val]
-    _, networks = kept_networks(out / "trials", chosen)
-    if len(networks) != len(chosen):
-        return members, weights, {}
-    cnn_tune = mean_prediction(member_predictions(networks, tune.flat_X()),
-                               member_weights(len(chosen), 1))
-    pls_tune = found.runner.pls_baseline(evaluation).linear.predict(tune.flat_X())
-    w_cnn, w_pls = stacking_weights([cnn_tune, pls_tune], tune.y)
-    blended = w_cnn * cnn_tune + w_pls * pls_tune
-    info = {"weights": {"cnn": float(w_cnn), "pls": float(w_pls)},
-            "tune_rmse": {name: _rmse(tune.y, p) for name, p in
-                          (("cnn", cnn_tune), ("pls", pls_tune), ("blend", blended))}}
-    if w_pls <= 0:
-        return members, weights, info
-    pls = pls_only_network(pool.flat_X(), pool.y, seed=settings.seed)
-    return [*members, pls], [*(w_cnn * np.asarray(weights)), w_pls], info
+def _scores(pool: Spectra, y: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:
+    """Metrics of outputs (predictions, or probabilities whose argmax is the class)."""
+    if pool.task == "regression":
+        return regression_metrics(y, outputs, target_names=list(pool.target_names))
+    return classification_metrics(y, pool.classes[np.argmax(outputs, axis=1)],
+                                  labels=pool.classes)
 
 
-def _seed_network(found: Search, plan: Any, cal: Any, tune: Any, seed: int) -> SpectralNetwork:
-    """The best configuration trained on calibration data from another initial seed."""
-    residual = found.runner.pls_baseline(found.evaluations[0]) \
-        if wants_pls_residual(plan, found.pool) else False
-    classes = found.pool.classes if found.pool.task == "classification" else None
-    return fit_network(cal.flat_X(), cal.y, preprocessing=plan.preprocess, arch=plan.arch,
-                       config=dataclasses.replace(plan.train, seed=seed), task=found.pool.task,
-                       X_val=tune.flat_X(), y_val=tune.y, classes=classes, pls_residual=residual)
+def _candidate_row(pool: Spectra, candidate: Candidate, weight: np.ndarray) -> dict[str, Any]:
+    return {"name": candidate.name, "kind": candidate.kind,
+            "weight": np.atleast_1d(np.asarray(weight, dtype=float)).round(6).tolist(),
+            "oof": _scores(pool, pool.y, candidate.oof), **candidate.info}
 
 
-def _cnn_section(found: Search, settings: TuneSettings, best: FrozenTrial, plan: Any,
-                 members: list[SpectralNetwork], choice: dict[str, Any]) -> dict[str, Any]:
-    metric = "rmse" if found.pool.task == "regression" else "accuracy"
-    return {
-        "tune": {metric: best.user_attrs.get(f"tune_{metric}"), "objective": best.values[0]},
-        "cal": {metric: best.user_attrs.get(f"cal_{metric}")},
-        "params": best.params,
-        "preprocessing": plan.preprocess.to_dict(),
-        "arch": plan.arch.to_dict(),
-        "n_params": sum(m.n_params for m in members),
-        "refit_epochs": len(members[0].history),
-        "ensemble": {"n_members": len(members), **choice},
+def _final_section(pool: Spectra, candidates: list[Candidate], weights: np.ndarray,
+                   used: list[int], stack_oof: np.ndarray, cv: str, model: Any
+                   ) -> dict[str, Any]:
+    names = [candidates[i].name for i in used]
+    kinds = {candidates[i].kind for i in used}
+    what = ("a network" if kinds == {"network"} and len(used) == 1 else
+            f"purely {names[0]}" if kinds == {"linear"} and len(used) == 1 else
+            "purely linear" if kinds == {"linear"} else "a stack")
+    section: dict[str, Any] = {
+        "description": what, "members": names, "cv": cv,
+        "weights": {candidates[i].name: np.atleast_1d(weights[i]).round(6).tolist()
+                    for i in used},
+        "oof": _scores(pool, pool.y, stack_oof),
+        "n_params": int(sum(m.n_params for m in model.members)),
     }
+    if model.conformal is not None:
+        section["interval"] = {"method": "cross-conformal on the stack's out-of-fold residuals",
+                               "half_width": {f"{level:g}": model.conformal.half_widths(level)
+                                              .tolist() for level in _levels(model)}}
+    return section
 
 
-def _score(pool: Any, test: Any, prediction: Any) -> dict[str, Any]:
+def _score_test(metrics: dict[str, Any], pool: Spectra, test: Spectra, model: Any,
+                members: list[Any], used: list[int]) -> None:
+    final = metrics["final"]
+    final["test"] = _score_metrics(pool, test, model.predict(test.flat_X()))
+    for row, member in zip((metrics["candidates"][i] for i in used), members, strict=True):
+        row["test"] = _score_metrics(pool, test, member.predict(test.flat_X()))
+    if "interval" in final:
+        final["interval"]["coverage"] = {
+            f"{level:g}": coverage(test.y, *predict_interval(model, test.flat_X(), level)[1:])
+            for level in _levels(model)}
+
+
+def _levels(model: Any) -> list[float]:
+    """The report's levels that the number of out-of-fold residuals supports."""
+    n = model.conformal.n_samples
+    return [level for level in INTERVAL_LEVELS if n >= max(1 / level, 1 / (1 - level))]
+
+
+def _score_metrics(pool: Spectra, test: Spectra, prediction: np.ndarray) -> dict[str, Any]:
     if pool.task == "regression":
         return regression_metrics(test.y, prediction, target_names=list(pool.target_names))
     return classification_metrics(test.y, prediction, labels=pool.classes)
 
 
-def _study_section(study: optuna.Study, best: FrozenTrial, settings: TuneSettings,
-                   objective: str) -> dict[str, Any]:
+def _search_section(found: Search, best: FrozenTrial) -> dict[str, Any]:
+    """The search's best trial (a candidate of the stack, not necessarily in it)."""
+    plan = found.runner.plan(found.runner.space.resolve(best.params))
+    metric = "rmse" if found.pool.task == "regression" else "accuracy"
+    return {"best_trial": best.number,
+            "tune": {metric: best.user_attrs.get(f"tune_{metric}"), "objective": best.values[0]},
+            "cal": {metric: best.user_attrs.get(f"cal_{metric}")},
+            "params": best.params, "preprocessing": plan.preprocess.to_dict(),
+            "arch": plan.arch.to_dict(), "n_params": plan.summary.n_params,
+            "epochs": best.user_attrs.get("epochs"), "best_epoch": best.user_attrs.get("best_epoch")}
+
+
+def _sets(found: Search) -> np.ndarray:
+    """"cal" / "tune" of each pool spectrum, as the search used them."""
+    sets = np.full(found.pool.n_samples, "cal", dtype=object)
+    if len(found.evaluations) == 1:
+        sets[found.evaluations[0].val] = "tune"
+    return sets
+
+
+def _target(pool: Spectra) -> Any:
+    names = list(pool.target_names)
+    return names[0] if len(names) == 1 else names
+
+
+def _study_section(found: Search, best: FrozenTrial, settings: TuneSettings) -> dict[str, Any]:
     """The study's numbers (``trial_counts``: counted trials only) and what ran it."""
-    counts = trial_counts(study, settings.n_trials)
+    counts = trial_counts(found.study, settings.n_trials)
     return {
-        "name": study.study_name, "n_trials": counts["finished"],
+        "name": found.study.study_name, "n_trials": counts["finished"],
         "n_complete": counts["complete"], "n_pruned": counts["pruned"],
         "n_failed": counts["failed"], "trials": counts,
         "best_trial": best.number, "sampler": settings.sampler, "pruner": settings.pruner,
-        "objective": objective, "space": settings.space,
+        "objective": found.objective.name, "space": settings.space,
     }

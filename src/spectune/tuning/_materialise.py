@@ -53,10 +53,11 @@ from spectune.models import (
 from spectune.preprocess._routes import PASSOS_ROUTES
 from spectune.preprocess._spec import PreprocessingSpec
 from spectune.training import TrainConfig
-from spectune.tuning._space import SearchSpaceError
+from spectune.tuning._space import SearchSpace, SearchSpaceError
 from spectune.tuning._study import TOO_LARGE
 
-__all__ = ["MIN_PARAMS", "TooLargeError", "TrialPlan", "materialise", "param_budget"]
+__all__ = ["MIN_PARAMS", "TooLargeError", "TrialPlan", "check_names", "materialise",
+           "param_budget"]
 
 PASSOS_CONCAT = "passos_concat"
 
@@ -141,6 +142,16 @@ def _group(name: str) -> tuple[str, str, int | None]:
         return "extra", name, None
     raise _fail(f"unknown parameter {name!r}{_hint(name)}; see the table in "
                 "spectune.tuning._materialise for the names a space may use")
+
+
+def check_names(space: SearchSpace) -> None:
+    """Refuse, before the first trial, a parameter of ``space`` that no trial could use."""
+    for name in space.names:
+        try:
+            _group(name)
+        except SearchSpaceError as error:
+            problem = str(error).removeprefix("materialise: ")
+            raise SearchSpaceError(f"{space.source}: {problem}") from None
 
 
 def _channel_route(name: str) -> str:

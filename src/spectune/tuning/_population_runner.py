@@ -113,8 +113,7 @@ def run_population_study(
         The one gate of new trials (budget, deadline, ``max_trials``, worker tag; ``_execute``).
         Open trials finish when it stops; their heartbeats are recorded through it.
     callbacks : sequence of callable (study, frozen_trial)
-        Called after each tell, as ``study.optimize``'s callbacks; ``runner.last_network``
-        holds the trial's first network (None when it did not complete).
+        Called after each tell, as ``study.optimize``'s callbacks.
     exact_dropout : bool or None
         Passed to :class:`PopulationTrainer` (None: exact on CPU, batched draw on CUDA).
 
@@ -254,7 +253,7 @@ class _PopulationStudy:
             self._inputs[key] = prepare_inputs(
                 train.flat_X(), train.y, preprocessing=plan.preprocess, task=self.runner.pool.task,
                 X_val=val.flat_X(), y_val=val.y, classes=_classes(self.runner.pool),
-                pls_residual=self.runner.pls_baseline(split) if residual else False,
+                pls_residual=self.runner.pls_baseline(split.train) if residual else False,
                 seed=self.runner.seeds[0],
             )
         return self._inputs[key]
@@ -282,14 +281,13 @@ class _PopulationStudy:
         except optuna.TrialPruned:
             self._tell(trial, state=TrialState.PRUNED)
         except Exception:  # noqa: BLE001 - the runner has recorded fail_reason
-            self.runner.last_network = None
             self._tell(trial, state=TrialState.FAIL)
         except KeyboardInterrupt:
             trial.set_user_attr("fail_reason", STOPPED)
             self._tell(trial, state=TrialState.FAIL, notify=False)
             raise
         else:
-            self._tell(trial, value, network=self.runner.last_network)
+            self._tell(trial, value)
 
     # ---- a run ends ---------------------------------------------------------------------
     def _ended(self, group: Any, outcome: MemberOutcome) -> None:
@@ -344,7 +342,7 @@ class _PopulationStudy:
             return
         pareto = self.runner.objective.pareto
         values = (value, float(open_trial.plan.summary.n_params)) if pareto else value
-        self._tell(trial, values, network=first)
+        self._tell(trial, values)
 
     def _fail(self, open_trial: _OpenTrial, error: BaseException, *, notify: bool = True
               ) -> None:
@@ -378,11 +376,9 @@ class _PopulationStudy:
         open_trial.members.clear()
 
     def _tell(self, trial: optuna.Trial, values: Any = None, *,
-              state: TrialState = TrialState.COMPLETE,
-              network: SpectralNetwork | None = None, notify: bool = True) -> None:
+              state: TrialState = TrialState.COMPLETE, notify: bool = True) -> None:
         frozen = self.study.tell(trial, values, state=state if values is None else None)
         for callback in self.callbacks if notify else ():
-            self.runner.last_network = network
             callback(self.study, frozen)
 
 

@@ -1,12 +1,13 @@
 """``tune``: the whole flow of a tuning run, from spectra to a saved model and metrics.json.
 
 split -> search space -> (LR range test) -> Optuna study (sampler, pruner, storage) ->
-best trial -> refit on calibration+tuning -> test once -> PLS on the same splits -> files.
+the final model cross-fitted and stacked with PLS and Ridge -> test once -> files.
 
 Three steps that one process runs in turn (``tune``) or several share (``spectune worker``):
 ``prepare`` (split, create/resume/join the study, build the trial runner), ``run_trials`` (ask
-for trials until the study's budget is spent, whoever runs the others) and ``finish_run`` (refit,
-test once, PLS, files: once, in one process).
+for trials until the study's budget is spent, whoever runs the others) and ``finish_run`` (the
+final model, test once, files: once, in one process). The report is written by the faces (the
+command line, ``spectune.tune``), from the files.
 """
 
 from __future__ import annotations
@@ -23,15 +24,15 @@ import numpy as np
 import optuna
 
 from spectune._json import write_json
-from spectune.analysis._report import write_report
 from spectune.data import Spectra, cv_splitter, split_cal_tune, split_indices
 from spectune.exceptions import SpectuneError
+from spectune.models import screen_outliers
 from spectune.training._files import load_model
 from spectune.training._lr_find import find_learning_rates
 from spectune.tuning._execute import run_trials, uses_population, worker_name
 from spectune.tuning._final import finish
 from spectune.tuning._first_trials import first_trials
-from spectune.tuning._kept import KeepTopModels, restore_kept
+from spectune.tuning._materialise import check_names
 from spectune.tuning._objectives import Objective, default_objective, metric_names
 from spectune.tuning._overrides import BUILT_IN, resolve_run_settings
 from spectune.tuning._progress import one_line_trial_failures
@@ -41,16 +42,17 @@ from spectune.tuning._storage import has_heartbeat, open_storage, public_url
 from spectune.tuning._study import (
     budget_state,
     check_same_data,
+    check_same_split,
     data_checksum,
     data_summary,
     open_study,
     recover_interrupted,
+    split_checksum,
     study_attrs,
 )
 from spectune.tuning._trial import Evaluation, TrialRunner
 
 __all__ = [
-    "KeepTopModels",
     "Search",
     "TuneResult",
     "TuneSettings",
@@ -100,16 +102,15 @@ class TuneSettings:
     patience: int | None = None
     plateau_patience: int | None = None
     lr_mode: str | None = None
-    refit: str = "auto"
-    keep_top: int = 1
-    ensemble_top: int | None = None
-    ensemble_seeds: int = 1
-    blend_pls: bool = True
+    candidates: int = 3
+    jobs: int | None = None
+    linear_routes: tuple[str, ...] | None = None
+    max_components: int = 20
+    screen_outliers: bool = False
     split: str = "auto"
     test_size: float = 0.2
     tune_size: float = 0.2
     show_progress: bool = True
-    report: bool = True
     population: int | None = None
 
     def __post_init__(self) -> None:
@@ -119,17 +120,14 @@ class TuneSettings:
             raise ValueError(f"--trials must be >= 1, got {self.n_trials}.")
         if self.cv == 1 or self.cv < 0:
             raise ValueError(f"--cv must be 0 (hold-out tuning set) or >= 2 folds, got {self.cv}.")
-        if (self.ensemble_top is not None and self.ensemble_top < 1) or self.ensemble_seeds < 1:
-            raise ValueError(f"--ensemble and --ensemble-seeds must be >= 1, got "
-                             f"{self.ensemble_top} and {self.ensemble_seeds}.")
-        if None not in (self.n_trials, self.ensemble_top) and self.ensemble_top > self.n_trials:
-            raise ValueError(f"--ensemble {self.ensemble_top} is larger than the number of "
-                             f"trials ({self.n_trials}); lower it or run more trials.")
+        if self.candidates < 1:
+            raise ValueError(f"--candidates must be >= 1, got {self.candidates}.")
+        if self.jobs is not None and self.jobs < 1:
+            raise ValueError(f"--jobs must be >= 1, got {self.jobs}.")
+        if self.max_components < 1:
+            raise ValueError(f"--max-components must be >= 1, got {self.max_components}.")
         if self.seeds < 1:
             raise ValueError(f"--seeds must be >= 1, got {self.seeds}.")
-        if self.refit not in ("auto", "scratch", "warm", "none"):
-            raise ValueError(f"--refit must be 'auto', 'scratch', 'warm' or 'none', got "
-                             f"{self.refit!r}.")
         if self.lr_mode not in (None, "space", "range-test"):
             raise ValueError(f"--lr-mode must be 'space' or 'range-test', got {self.lr_mode!r}.")
         for name, low in (("max_epochs", 1), ("patience", 0), ("plateau_patience", 0)):
@@ -140,35 +138,10 @@ class TuneSettings:
                 and not 1 <= self.min_resource < self.max_epochs:
             raise ValueError(f"--min-resource must lie in [1, --epochs={self.max_epochs}) for "
                              f"hyperband; got {self.min_resource}.")
-        if self.refit == "none" and (self.cv or self.pareto):
-            raise ValueError("--refit none keeps the best trial's calibration-only network; it "
-                             "needs the hold-out tuning set (--cv 0) and no --pareto.")
-        if self.refit == "warm" and self.pareto:
-            raise ValueError("--refit warm does not go with --pareto: a Pareto study keeps no "
-                             "single best trial's weights; use --refit scratch.")
-        if self.refit == "warm" and self.cv:
-            raise ValueError("--refit warm needs the hold-out tuning set (--cv 0): k-fold "
-                             "trials keep no single set of weights.")
-
-    @property
-    def refit_mode(self) -> str:
-        """``refit`` with "auto" resolved: keep the calibration-only networks where they exist.
-
-        With a hold-out tuning set the ensemble and the CNN+PLS blend are chosen on the tuning
-        predictions of the calibration-only networks, so keeping exactly those networks keeps the
-        choice (and the conformal intervals) valid; bench/ACCURACY.md measured that a refit from
-        scratch did not help on average. K-fold, Pareto and multi-seed ensembles keep no such
-        networks: they refit from scratch.
-        """
-        if self.refit != "auto":
-            return self.refit
-        holdout = self.cv == 0 and not self.pareto and self.ensemble_seeds == 1
-        return "none" if holdout else "scratch"
-
 
 @dataclass
 class TuneResult:
-    """What ``tune`` returns: the study, the refitted model and the metrics written to disk."""
+    """What ``tune`` returns: the study, the final model's folder and the metrics on disk."""
 
     study: optuna.Study
     metrics: dict[str, Any]
@@ -195,6 +168,7 @@ class Search:
     evaluations: list[Evaluation]
     objective: Objective
     split: dict[str, Any]
+    screening: dict[str, Any] | None = None
     settings: TuneSettings | None = None  # the run's settings, resolved against the space
 
 
@@ -204,7 +178,7 @@ def tune(train: Spectra, out: Path, settings: TuneSettings, *, test: Spectra | N
 
     Without ``test``, a test split is held out of ``train`` first (``settings.split``,
     ``test_size``; ``test_size=0``: no test). Files go to ``out``: study.db (default storage),
-    model/, trials/, metrics.json, trials.csv.
+    model/, metrics.json, trials.csv, predictions.csv, spectra.safetensors.
     """
     started = time.perf_counter()
     found = search(train, Path(out), settings, test=test)
@@ -232,8 +206,9 @@ def prepare(train: Spectra, settings: TuneSettings, *, test: Spectra | None = No
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     one_line_trial_failures()
-    pool, evaluations, test, split = _split(train, test, settings)
+    pool, evaluations, test, split, screening = _split(train, test, settings)
     space = space if space is not None else load_space(settings.space, task=pool.task)
+    check_names(space)  # a misspelt parameter fails here, not in every trial
     space, settings = _resolve(space, settings)
     objective = Objective(settings.objective or default_objective(pool.task, pool.y),
                           tuple(settings.objective_weights), settings.pareto)
@@ -262,13 +237,17 @@ def prepare(train: Spectra, settings: TuneSettings, *, test: Spectra | None = No
     pruner = make_pruner("none" if objective.pareto else settings.pruner,
                          max_epochs=settings.max_epochs, min_resource=settings.min_resource,
                          reduction_factor=settings.reduction_factor)
+    split_sha = split_checksum(*(rows for e in evaluations for rows in (e.train, e.val)))
+    if settings.resume or join:
+        check_same_split(study_attrs(storage, settings.study_name), settings.study_name,
+                         split_sha, settings.seed)
     study = open_study(
         storage, settings.study_name, directions=objective.directions, sampler=sampler,
         pruner=pruner, resume=settings.resume or join,
         checksum=data_checksum(pool, *([] if test is None else [test])),
         settings=_stored(settings),
-        attrs={"space": space.spec, "data_parts": summary, **({"data": data_ref} if data_ref
-                                                              else {})},
+        attrs={"space": space.spec, "data_parts": summary, "split_sha256": split_sha,
+               **({"data": data_ref} if data_ref else {})},
     )
     # With a heartbeat, other workers may be running the RUNNING trials: Optuna retries the
     # dead ones; without one, a resumed study is run by this process alone.
@@ -291,7 +270,8 @@ def prepare(train: Spectra, settings: TuneSettings, *, test: Spectra | None = No
         if settings.sampler != "grid":
             for name, params in first_trials(space, runner):
                 study.enqueue_trial(params, user_attrs={"first_trial": name})
-    return Search(study, runner, pool, test, evaluations, objective, split, settings)
+    return Search(study, runner, pool, test, evaluations, objective, split, screening,
+                  settings)
 
 
 def _resolve(space: SearchSpace, settings: TuneSettings) -> tuple[SearchSpace, TuneSettings]:
@@ -311,6 +291,8 @@ def settings_from_study(attrs: dict[str, Any], **changes: Any) -> TuneSettings:
     names = {f.name for f in dataclasses.fields(TuneSettings)}
     stored = {k: v for k, v in attrs["settings"].items() if k in names}
     stored["objective_weights"] = tuple(stored.get("objective_weights", (0.5, 0.5)))
+    if stored.get("linear_routes") is not None:
+        stored["linear_routes"] = tuple(stored["linear_routes"])
     return dataclasses.replace(TuneSettings(**stored), **changes)
 
 
@@ -325,7 +307,8 @@ def _stored(settings: TuneSettings) -> dict[str, Any]:
 def finish_run(found: Search, settings: TuneSettings, out: Path, *,
                data_info: dict[str, Any] | None = None, started: float | None = None
                ) -> TuneResult:
-    """Refit, test once, PLS, and write metrics.json and trials.csv into ``out``: once a study.
+    """The final model, the test scored once, metrics.json and trials.csv in ``out``: once a
+    study.
 
     ``started`` (``time.perf_counter()`` at the start of this run) gives ``wall_s``; without
     it (a study run by workers), ``wall_s`` is the trials' span plus this refit.
@@ -336,24 +319,23 @@ def finish_run(found: Search, settings: TuneSettings, out: Path, *,
     if running:
         log.warning("%d trial(s) still running in study %r are left out of the refit",
                     running, found.study.study_name)
-    restore_kept(found, settings, out)
     metrics = finish(found, settings, out)
     first = found.evaluations[0]
     split = dict(found.split)
-    if (data_info or {}).get("test_split", {}).get("method", "file") != "file":
+    info = dict(data_info or {})
+    if info.get("test_split", {}).get("method", "file") != "file":
         split["test"] = "held out"  # by the command line, before the study (see test_split)
+    if info.get("command"):
+        metrics["command"] = info.pop("command")
     metrics["data"] = {
         "n_cal": int(len(first.train)), "n_tune": int(len(first.val)),
         "n_pool": found.pool.n_samples, "n_test": 0 if found.test is None else found.test.n_samples,
-        "n_points": found.pool.n_points, "split": split, "train_file": found.pool.source,
-        **(data_info or {}),
+        "n_points": found.pool.n_points, "split": split, "train_file": found.pool.source, **info,
     }
     wall = time.perf_counter() - (began if started is None else started)
     metrics["study"]["wall_s"] = round(wall + (_span(found.study) if started is None else 0), 1)
     write_json(out / "metrics.json", metrics)
     found.study.trials_dataframe().to_csv(out / "trials.csv", index=False)
-    if settings.report:
-        write_report(out, seed=settings.seed, storage=settings.storage)
     return TuneResult(found.study, metrics, out, out / "model", settings)
 
 
@@ -372,8 +354,10 @@ def _n_existing_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
 
 
 def _split(train: Spectra, test: Spectra | None, settings: TuneSettings
-           ) -> tuple[Spectra, list[Evaluation], Spectra | None, dict[str, Any]]:
-    """Pool (calibration+tuning), the evaluations over it, and the test set (None: no test)."""
+           ) -> tuple[Spectra, list[Evaluation], Spectra | None, dict[str, Any],
+                      dict[str, Any] | None]:
+    """Pool (calibration+tuning), the evaluations over it, the test set (None: no test) and,
+    with ``screen_outliers``, the screening report (decided on the pool alone)."""
     common = dict(method=settings.split, random_state=settings.seed)
     if test is None and settings.test_size == 0:
         split = {"test": "none", "seed": settings.seed, "method": settings.split}
@@ -384,15 +368,32 @@ def _split(train: Spectra, test: Spectra | None, settings: TuneSettings
                  "method": settings.split}
     else:
         split = {"test": "file", "seed": settings.seed, "method": settings.split}
+    screening = None
+    if settings.screen_outliers:
+        train, screening = _screened(train, settings.seed)
     if settings.cv:
         folds = cv_splitter(train, n_splits=settings.cv, random_state=settings.seed)
         evaluations = [Evaluation(np.asarray(a), np.asarray(b))
                        for a, b in folds.split(train.flat_X(), train.y, train.groups)]
         split["cv"] = settings.cv
-        return train, evaluations, test, split
+        return train, evaluations, test, split, screening
     parts = split_cal_tune(train, tune_size=settings.tune_size, **common)
     split["tune_size"] = settings.tune_size
-    return train, [Evaluation(parts.cal, parts.tune)], test, split
+    return train, [Evaluation(parts.cal, parts.tune)], test, split, screening
+
+
+def _screened(pool: Spectra, seed: int) -> tuple[Spectra, dict[str, Any]]:
+    """The pool without the spectra :func:`spectune.models.screen_outliers` flags (T2, Q and a
+    cross-validated PLS residual beyond robust limits), and its report; the test set is never
+    screened: it is scored as it comes."""
+    y = pool.y if pool.task == "regression" else None
+    outliers, report = screen_outliers(pool.flat_X(), y, random_state=seed)
+    if pool.ids is not None:
+        report["outlier_ids"] = [str(i) for i in pool.ids[outliers]]
+    if outliers.any():
+        log.warning("outlier screening left out %d of %d calibration spectra", outliers.sum(),
+                    pool.n_samples)
+    return pool[~outliers], report
 
 
 def _train_defaults(settings: TuneSettings) -> dict[str, Any]:

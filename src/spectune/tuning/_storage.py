@@ -39,6 +39,7 @@ __all__ = [
     "heartbeat_of",
     "open_storage",
     "public_url",
+    "sqlite_path",
 ]
 
 #: Seconds between two heartbeats of a running trial; a trial is stale after twice that.
@@ -55,20 +56,40 @@ def open_storage(url: str, *, heartbeat: int | None = None) -> optuna.storages.B
     """The Optuna storage behind ``url`` (see the module docstring for the three kinds).
 
     ``heartbeat`` (seconds; default ``$SPECTUNE_HEARTBEAT`` or ``DEFAULT_HEARTBEAT``) applies to
-    server databases only.
+    server databases only. A URL that cannot be parsed, a server that cannot be reached or a
+    file that cannot be opened is one :class:`SpectuneError` naming the URL (password hidden).
     """
     if url.startswith(_JOURNAL):
         path = Path(url[len(_JOURNAL):]).expanduser()
         if not path.parent.is_dir():
             raise SpectuneError(f"--storage {url}: folder {path.parent} does not exist; create "
                                 "it or choose another path.")
+    elif "://" not in url:
+        raise SpectuneError(f"--storage {public_url(url)}: not a storage URL; write "
+                            "sqlite:///PATH/study.db, postgresql://USER@HOST/DB or "
+                            "journal:///PATH/study.log.")
+    interval = heartbeat if heartbeat is not None else int(
+        os.environ.get(HEARTBEAT_ENV, DEFAULT_HEARTBEAT))
+    if interval < 1 and not url.startswith(_JOURNAL) and not _is_sqlite(url):
+        raise ValueError(f"--heartbeat must be >= 1 second, got {interval}.")
+    try:
+        return _open(url, interval)
+    except SpectuneError:
+        raise
+    except Exception as error:  # SQLAlchemy and the drivers raise many types, on many lines
+        reason = " ".join(str(error).split("\n")[0].split())[:160] or type(error).__name__
+        raise SpectuneError(
+            f"--storage {public_url(url)}: cannot be opened ({type(error).__name__}: {reason}); "
+            "check the URL, and that the server runs and this machine may reach it."
+        ) from None
+
+
+def _open(url: str, interval: int) -> optuna.storages.BaseStorage:
+    if url.startswith(_JOURNAL):
+        path = Path(url[len(_JOURNAL):]).expanduser()
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     if _is_sqlite(url):
         return optuna.storages.get_storage(url)
-    interval = heartbeat if heartbeat is not None else int(
-        os.environ.get(HEARTBEAT_ENV, DEFAULT_HEARTBEAT))
-    if interval < 1:
-        raise ValueError(f"--heartbeat must be >= 1 second, got {interval}.")
     with warnings.catch_warnings():  # heartbeat_interval is marked experimental; we rely on it
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         storage = optuna.storages.RDBStorage(
@@ -78,6 +99,13 @@ def open_storage(url: str, *, heartbeat: int | None = None) -> optuna.storages.B
             engine_kwargs={"pool_pre_ping": True},
         )
     return optuna.storages.get_storage(storage)  # the cached wrapper, as Optuna uses it
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of an SQLite URL (None for other storages)."""
+    if not _is_sqlite(url):
+        return None
+    return Path(url.partition("://")[2].removeprefix("/"))
 
 
 def heartbeat_of(storage: optuna.storages.BaseStorage) -> int | None:

@@ -28,12 +28,14 @@ __all__ = [
     "BudgetState",
     "budget_state",
     "check_same_data",
+    "check_same_split",
     "data_checksum",
     "data_summary",
     "n_budget_trials",
     "open_study",
     "recover_interrupted",
     "record_stop",
+    "split_checksum",
     "study_attrs",
     "trial_counts",
     "uncounted",
@@ -328,6 +330,31 @@ def check_same_data(attrs: Mapping[str, Any], name: str,
             f"study {name!r} was created on other data: the {where} {what}; use the same files "
             "(--train/--test say where they are on this machine)."
         )
+
+
+def split_checksum(*index_arrays: np.ndarray) -> str:
+    """SHA-256 of the calibration/tuning (or fold) indices a study scores its trials on."""
+    digest = hashlib.sha256()
+    for rows in index_arrays:
+        rows = np.ascontiguousarray(np.asarray(rows, dtype=np.int64))
+        digest.update(str(rows.shape).encode())
+        digest.update(rows.tobytes())
+    return digest.hexdigest()
+
+
+def check_same_split(attrs: Mapping[str, Any], name: str, checksum: str, seed: int) -> None:
+    """Refuse a run that would split the pool otherwise than the study did (its trials and
+    the final cross-fitting would then mix up calibration and tuning spectra)."""
+    stored = attrs.get("split_sha256")
+    if stored is None or stored == checksum:
+        return
+    there = (attrs.get("settings") or {}).get("seed")
+    why = f"--seed {seed} here, {there} in the study" if there is not None and there != seed \
+        else "the split settings or the spectra's order differ"
+    raise SpectuneError(
+        f"study {name!r} split its calibration and tuning spectra differently ({why}); use the "
+        "study's settings, or start a new study (--out or --study)."
+    )
 
 
 def _difference(here: Mapping[str, Any], there: Mapping[str, Any]) -> str:

@@ -25,7 +25,7 @@ import optuna
 import torch
 
 from spectune.data import Spectra
-from spectune.training import ReportCallback, TrainingPruned
+from spectune.training import Callback, ReportCallback, TrainingPruned
 from spectune.training._augment import augmenter_from_params
 from spectune.training._network import SpectralNetwork, fit_network
 from spectune.training._residual import PLSBaseline, fit_pls_baseline
@@ -99,7 +99,6 @@ class TrialRunner:
         self.train_defaults = dict(train_defaults or {})
         self.lr_range = lr_range
         self.prune = prune and not objective.pareto
-        self.last_network: SpectralNetwork | None = None
         self.time_budget: TimeBudget | None = None
         self.progress: TrialProgress | None = None
         self._pls_cache: dict[bytes, PLSBaseline] = {}
@@ -114,6 +113,8 @@ class TrialRunner:
         plan = self.plan(self.space.sample(trial))
         trial.set_user_attr("n_params", plan.summary.n_params)
         trial.set_user_attr("preprocessing", plan.preprocess.name)
+        if self.lr_range is not None:  # not a parameter: the LR range test set it
+            trial.set_user_attr("lr", plan.train.lr)
         trial.set_user_attr("work", work_per_epoch(plan.summary, len(self.evaluations[0].train),
                                                    plan.train.batch_size))
         if self.time_budget is not None:
@@ -138,7 +139,6 @@ class TrialRunner:
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         start = time.perf_counter()
-        self.last_network = None
         epochs: list[int] = []
         try:
             plan = self.start(trial)
@@ -150,8 +150,6 @@ class TrialRunner:
                 (s, e) for s in self.seeds for e in self.evaluations
             ):
                 network, scores = self.evaluate(trial, plan, evaluation, seed, report=run == 0)
-                if run == 0:
-                    self.last_network = network
                 values.append(scores["value"])
                 trained_s += scores["train_s"]
                 cal_errors.append(scores["cal"])
@@ -179,7 +177,6 @@ class TrialRunner:
             trial.set_user_attr("fail_reason", reason[:500])
             trial.set_user_attr("wall_s", round(time.perf_counter() - start, 3))
             if isinstance(error, torch.cuda.OutOfMemoryError):
-                self.last_network = None
                 gc.collect()
                 torch.cuda.empty_cache()
             raise
@@ -192,8 +189,6 @@ class TrialRunner:
         report: bool,
     ) -> tuple[SpectralNetwork, dict[str, float]]:
         """Fit on ``evaluation.train``, score on ``evaluation.val``."""
-        train, val = self.pool[evaluation.train], self.pool[evaluation.val]
-        residual = self.pls_baseline(evaluation) if wants_pls_residual(plan, self.pool) else False
         callbacks = []
         if report and self.prune:  # Hyperband's resource: the epochs trained (1-based)
             callbacks.append(ReportCallback(lambda value, epoch: trial.report(value, epoch + 1),
@@ -201,12 +196,9 @@ class TrialRunner:
         if report and self.progress is not None:
             callbacks.append(ReportCallback(self.progress.epoch))
         began = time.perf_counter()
-        network = fit_network(
-            train.flat_X(), train.y, preprocessing=plan.preprocess, arch=plan.arch,
-            config=dataclasses.replace(plan.train, seed=seed), task=self.pool.task,
-            X_val=val.flat_X(), y_val=val.y, classes=_classes(self.pool), callbacks=callbacks,
-            augment=augmenter_from_params(plan.extra), pls_residual=residual,
-        )
+        network = self.train(plan, evaluation, seed, callbacks=callbacks)
+        trained_s = time.perf_counter() - began
+        train, val = self.pool[evaluation.train], self.pool[evaluation.val]
         pred_cal, pred_val = network.predict(train.flat_X()), network.predict(val.flat_X())
         value = self.objective.score(train.y, pred_cal, val.y, pred_val)
         if self.pool.task == "regression":
@@ -214,15 +206,38 @@ class TrialRunner:
                          self.objective_rmse(val.y, pred_val))
         else:
             cal, tune = float(np.mean(pred_cal == train.y)), float(np.mean(pred_val == val.y))
-        return network, {"value": value, "cal": cal, "tune": tune,
-                         "train_s": time.perf_counter() - began}
+        return network, {"value": value, "cal": cal, "tune": tune, "train_s": trained_s}
 
-    def pls_baseline(self, evaluation: Evaluation) -> PLSBaseline:
-        """PLS chosen by CV on this evaluation's training rows, fitted once for all trials."""
-        key = evaluation.train.tobytes()
+    def train(self, plan: TrialPlan, evaluation: Evaluation, seed: int, *,
+              callbacks: Sequence[Callback] = (), epochs: int | None = None) -> SpectralNetwork:
+        """The one way a configuration is trained: on the pool's ``evaluation.train`` rows,
+        stopping early on its ``evaluation.val`` rows; without val rows, for ``epochs``
+        epochs (a refit). Everything fitted (preprocessing, scalers, the PLS of a residual
+        network) sees the training rows only."""
+        train = self.pool[evaluation.train]
+        config = dataclasses.replace(plan.train, seed=seed)
+        val = None
+        if len(evaluation.val):
+            val = self.pool[evaluation.val]
+        else:
+            config = dataclasses.replace(config, early_stopping_patience=None,
+                                         max_epochs=max(1, int(epochs or config.max_epochs)))
+        residual = self.pls_baseline(evaluation.train) \
+            if wants_pls_residual(plan, self.pool) else False
+        return fit_network(
+            train.flat_X(), train.y, preprocessing=plan.preprocess, arch=plan.arch,
+            config=config, task=self.pool.task, X_val=None if val is None else val.flat_X(),
+            y_val=None if val is None else val.y, classes=_classes(self.pool),
+            callbacks=callbacks, augment=augmenter_from_params(plan.extra),
+            pls_residual=residual,
+        )
+
+    def pls_baseline(self, rows: np.ndarray) -> PLSBaseline:
+        """PLS chosen by (grouped) CV on these pool rows, fitted once for all trials."""
+        key = np.asarray(rows).tobytes()
         if key not in self._pls_cache:
-            train = self.pool[evaluation.train]
-            self._pls_cache[key] = fit_pls_baseline(train.flat_X(), train.y,
+            train = self.pool[rows]
+            self._pls_cache[key] = fit_pls_baseline(train.flat_X(), train.y, groups=train.groups,
                                                     random_state=self.seeds[0])
         return self._pls_cache[key]
 
