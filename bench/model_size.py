@@ -116,6 +116,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    parser.add_argument("--datasets", nargs="+", default=["spectrapepper", "fermentation"])
     parser.add_argument("--fresh", action="store_true")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
@@ -124,6 +125,8 @@ def main() -> None:
     done = {(r["dataset"], r["row"], r["seed"]) for r in results}
     with tempfile.TemporaryDirectory() as tmp:
         for name, train, test in datasets():
+            if name not in args.datasets:
+                continue
             for seed in args.seeds:
                 for row in args.rows:
                     if (name, row, seed) not in done:
