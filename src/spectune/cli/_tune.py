@@ -248,8 +248,9 @@ def trial_processes(args: argparse.Namespace) -> tuple[int | None, bool]:
     """``--workers`` with the CPU default filled in, and whether the study is a journal in OUT.
 
     On a CPU with 2 or more cores, a run bound by ``--timeout`` trains one trial per core, each
-    on one torch thread (bench/SEARCH.md: two trials on one thread each beat one trial on two
-    threads, quiet and loaded), through a journal file in OUT that the processes share. A run
+    on one torch thread, through a journal file in OUT that the processes share (bench/SEARCH.md:
+    with a competing process, two trials on one thread each ran 3 to 9 times faster than one
+    trial on two threads; on an idle machine at most 1.5 times slower). A run
     bound by ``--trials`` alone keeps one process, so that its seed reproduces it; so does a GPU
     run (the population trainer fills the device). ``--resume`` finds the journal in OUT.
     """
