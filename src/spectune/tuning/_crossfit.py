@@ -23,6 +23,7 @@ import torch
 from joblib import Parallel, delayed
 from optuna.trial import FrozenTrial
 from sklearn.model_selection import LeaveOneGroupOut, LeaveOneOut
+from threadpoolctl import threadpool_limits
 
 from spectune.data import Spectra, cv_splitter, split_cal_tune
 from spectune.exceptions import SpectuneError
@@ -135,11 +136,13 @@ def network_candidates(runner: TrialRunner, trials: Sequence[FrozenTrial], folds
 def train_alone(runner: TrialRunner, plan: TrialPlan, evaluation: Evaluation, seed: int,
                 epochs: int | None = None, pls_setting: tuple[str, int] | None = None
                 ) -> SpectralNetwork:
-    """``runner.train`` on one torch thread (as many such trainings run side by side)."""
+    """``runner.train`` on one torch (and BLAS) thread, as many such trainings run side by
+    side."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return runner.train(plan, evaluation, seed, epochs=epochs, pls_setting=pls_setting)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return runner.train(plan, evaluation, seed, epochs=epochs, pls_setting=pls_setting)
     finally:
         torch.set_num_threads(threads)
 
