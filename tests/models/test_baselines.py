@@ -267,3 +267,16 @@ def test_estimator_contract(fermentation: Spectra) -> None:
 ])
 def test_scikit_learn_checks(estimator: object, check: Callable[[object], None]) -> None:
     check(estimator)
+
+
+def test_min_equal_to_max_components_fits_one_setting(fermentation: Spectra) -> None:
+    X, y = fermentation.flat_X(), _y(fermentation)
+    model = PLSRegressionCV(3, min_components=3, routes=["snv"], cv=4, random_state=0).fit(X, y)
+    assert (model.preprocessing_, model.n_components_) == ("snv", 3)
+    assert list(model.cv_results_["n_components"]) == [3]
+    reference = PLSRegressionCV(3, routes=["snv"], cv=4, random_state=0).fit(X, y)
+    row = list(reference.cv_results_["n_components"]).index(3)
+    assert model.cv_results_["rmse"][0] == pytest.approx(reference.cv_results_["rmse"][row])
+    with pytest.raises(ValueError, match="min_components must be an integer >= 1; got 0"):
+        PLSRegressionCV(3, min_components=0, routes=["snv"], cv=4).fit(X, y)
+

@@ -69,6 +69,29 @@ def test_a_network_in_a_fold_never_sees_its_out_of_fold_rows(
     assert epochs == int(np.median(candidate.info["fold_epochs"]))
 
 
+def test_a_residual_network_keeps_the_pls_setting_it_was_tuned_against(
+        tiny: Spectra, tmp_path: Path, quick: Quick, monkeypatch: pytest.MonkeyPatch) -> None:
+    space = {"parameters": {"pls_residual": True, "units": 4, "lr": 1e-2, "batch_size": 16}}
+    found = prepare(tiny, quick(space=space, n_trials=1, test_size=0), out=tmp_path)
+    run_trials(found, quick(space=space, n_trials=1, test_size=0), tmp_path)
+    searched = found.runner.searched_pls_setting()
+    settings: list[Any] = []
+    original = _trial.fit_pls_baseline
+
+    def spy(X: Any, y: Any, **kwargs: Any) -> Any:
+        baseline = original(X, y, **kwargs)
+        settings.append((kwargs.get("setting"), baseline.setting))
+        return baseline
+
+    monkeypatch.setattr(_trial, "fit_pls_baseline", spy)
+    folds = final_folds(found.pool, seed=0)
+    (candidate,) = network_candidates(found.runner, [found.study.best_trial], folds, seed=0,
+                                      tune_size=0.2)
+    candidate.refit()
+    assert len(settings) == len(folds) + 1  # one PLS per fold's rows, one for the refit
+    assert all(asked == searched == got for asked, got in settings)
+
+
 def test_linear_candidates_are_nested_cross_validated(tiny: Spectra) -> None:
     folds = final_folds(tiny, seed=0)
     search = {"routes": ("raw", "snv"), "max_components": 4}

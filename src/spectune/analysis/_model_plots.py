@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import confusion_matrix
 
-from spectune.analysis._explain import GradCamInfo, PLSCoefficientsInfo, _raw, split_routes
+from spectune.analysis._explain import GradCamInfo, _raw, split_routes
 from spectune.analysis._figures import save_figure
 from spectune.data import Spectra
 from spectune.exceptions import DataError

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from spectune._json import write_json
 from spectune._outdir import check_out_dir, staged_output
+from spectune.analysis._convergence import summarize_convergence
 from spectune.cli._common import add_data_arguments, input_paths, load_dataset
 from spectune.cli._tune import add_tuning_arguments, settings_from
 from spectune.exceptions import SpectuneError
-from spectune.analysis._convergence import summarize_convergence
 from spectune.tuning._compare import compare_samplers
 from spectune.tuning._objectives import default_objective
 from spectune.tuning._samplers import SAMPLERS

@@ -23,7 +23,6 @@ from spectune.models._baselines import (
     score_baseline,
 )
 from spectune.models._build import SpectralNet, build_model
-from spectune.models._linear import LinearModel
 from spectune.models._domain import (
     ApplicabilityDomain,
     DomainScores,
@@ -31,14 +30,15 @@ from spectune.models._domain import (
     read_domain,
     write_domain,
 )
+from spectune.models._linear import LinearModel
 from spectune.models._pls_cv import (
     DEFAULT_ROUTES,
     PLSDAClassifierCV,
     PLSRegressionCV,
     pls_pipeline,
 )
-from spectune.models._screening import screen_outliers
 from spectune.models._presets import PASSOS_L2_BETA, mlp, passos_cnn, shen_cnn
+from spectune.models._screening import screen_outliers
 
 __all__ = [
     "ACTIVATIONS",

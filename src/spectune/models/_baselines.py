@@ -114,7 +114,8 @@ def fit_baselines(
 
     ``names`` limits the models fitted ("pls", "ridge" / "logistic", "knn", "random_forest").
     BLAS runs on one thread here: hundreds of small fits are 10x faster so than with threads
-    that spin up for each (measured on 2 cores with other work beside).
+    that spin up for each (measured on 2 cores with other work beside; a PCA-based domain fit
+    took 28 s against 0.2 s).
     """
     with threadpool_limits(limits=1, user_api="blas"):
         return _fit_baselines(cal, folds, max_components=max_components, routes=routes,

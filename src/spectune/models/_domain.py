@@ -37,6 +37,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.decomposition import PCA
 from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from spectune.exceptions import DataError, ModelFileError
 from spectune.preprocess import PreprocessingSpec, fitted_arrays, restore_fitted_arrays
@@ -143,6 +144,7 @@ class ApplicabilityDomain(BaseEstimator):
         self.cv = cv
         self.random_state = random_state
 
+    @threadpool_limits.wrap(limits=1, user_api="blas")  # 12 PCA fits: 100x faster so
     def fit(self, X: npt.ArrayLike, y: Any = None) -> ApplicabilityDomain:
         """Fit the preprocessing, the PCA and both limits on calibration spectra ``X``."""
         self._check_params()

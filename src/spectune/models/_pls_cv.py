@@ -72,8 +72,10 @@ class _PLSCV(BaseEstimator):
         one_se: bool = False,
         random_state: int | np.random.RandomState | None = None,
         n_jobs: int | None = None,
+        min_components: int = 1,
     ) -> None:
         self.max_components = max_components
+        self.min_components = min_components
         self.routes = routes
         self.cv = cv
         self.one_se = one_se
@@ -111,11 +113,15 @@ class _PLSCV(BaseEstimator):
         top = min(top, smallest - 1, X.shape[1])
         if top < 1:
             raise ValueError(f"the smallest CV training fold has {smallest} samples; PLS needs 2.")
-        route_col = np.array([r for r in routes for _ in range(top)])
-        k_col = np.tile(np.arange(1, top + 1), len(routes))
+        low = self.min_components
+        if isinstance(low, bool) or not isinstance(low, numbers.Integral) or low < 1:
+            raise ValueError(f"min_components must be an integer >= 1; got {low!r}.")
+        low = min(low, top)
+        route_col = np.array([r for r in routes for _ in range(low, top + 1)])
+        k_col = np.tile(np.arange(low, top + 1), len(routes))
         by_route = Parallel(n_jobs=self.n_jobs)(
             delayed(_out_of_fold_by_components)(route, X, Y, folds, top) for route in routes)
-        oof = [pred for route_oof in by_route for pred in route_oof]
+        oof = [pred for route_oof in by_route for pred in route_oof[low - 1:]]
         pooled = np.array([loss(Y, pred) for pred in oof])
         per_fold = np.array([[loss(Y[test], pred[test]) for _, test in folds] for pred in oof])
         se = per_fold.std(axis=1, ddof=1) / np.sqrt(len(folds))
@@ -140,6 +146,9 @@ class PLSRegressionCV(RegressorMixin, _PLSCV):
     max_components : int, default=20
         Largest number of latent variables tried (capped by the smallest CV training fold minus
         one and by the number of features).
+    min_components : int, default=1
+        Smallest number tried (``min_components == max_components`` with one route fixes the
+        setting: the model is then fitted, not chosen).
     routes : sequence of str, optional
         Preprocessing routes tried (``spectune.preprocess.make_route`` names); default
         :data:`DEFAULT_ROUTES`.

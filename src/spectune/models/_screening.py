@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
+from threadpoolctl import threadpool_limits
 
 from spectune.models._domain import ApplicabilityDomain
 from spectune.models._pls_cv import PLSRegressionCV
@@ -36,6 +37,7 @@ SCREEN_CONFIDENCE = 0.999
 _MAD_TO_SD = 1.4826  # MAD of a normal distribution times this is its standard deviation
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")  # many small fits: see fit_baselines
 def screen_outliers(
     X: npt.ArrayLike,
     y: npt.ArrayLike | None = None,

@@ -58,6 +58,11 @@ class PLSBaseline:
     cv: PLSRegressionCV
     fingerprint: str
 
+    @property
+    def setting(self) -> tuple[str, int]:
+        """The chosen route and number of latent variables."""
+        return self.linear.preprocessing.routes[0], int(self.linear.settings["n_components"])
+
     def check(self, X: npt.ArrayLike, y: npt.ArrayLike) -> None:
         """Refuse data other than those the baseline was fitted on."""
         if _fingerprint(*_as_xy(X, y)) != self.fingerprint:
@@ -76,6 +81,7 @@ def fit_pls_baseline(
     cv: int | Any = 5,
     groups: npt.ArrayLike | None = None,
     random_state: int | None = 0,
+    setting: tuple[str, int] | None = None,
 ) -> PLSBaseline:
     """Choose PLS by CV on ``(X, y)`` (calibration only) and keep its out-of-fold predictions.
 
@@ -89,9 +95,15 @@ def fit_pls_baseline(
         the same folds that chose the setting.
     groups : array-like of shape (n,), optional
         With an int ``cv``, whole groups stay in one fold (``GroupKFold``), as in the baseline.
+    setting : (route, n_components), optional
+        Fit this setting instead of choosing one (``routes`` and ``max_components`` unused):
+        what a residual network was tuned against stays its base when it is refitted.
     """
     X64, Y = _as_xy(X, y)
-    model = PLSRegressionCV(max_components, routes=routes, cv=cv, random_state=random_state)
+    if setting is not None:
+        routes, max_components = (setting[0],), int(setting[1])
+    model = PLSRegressionCV(max_components, routes=routes, cv=cv, random_state=random_state,
+                            min_components=max_components if setting is not None else 1)
     model.fit(X64, Y, groups)
     oof = np.asarray(model.cv_predictions_, dtype=np.float64).reshape(len(Y), -1)
     linear = LinearModel.from_fitted("pls", model.preprocessing_,

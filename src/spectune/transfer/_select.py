@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.model_selection import KFold
+from threadpoolctl import threadpool_limits
 
 from spectune.data import Spectra
 from spectune.exceptions import DataError
@@ -97,6 +98,7 @@ class TransferResult:
                 "held_out": self.held_out}
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")  # many small fits: see fit_baselines
 def transfer_model(
     model: SavedModel,
     standards: Standards,

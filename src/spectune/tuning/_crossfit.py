@@ -23,6 +23,7 @@ import torch
 from joblib import Parallel, delayed
 from optuna.trial import FrozenTrial
 from sklearn.model_selection import LeaveOneGroupOut, LeaveOneOut
+from threadpoolctl import threadpool_limits
 
 from spectune.data import Spectra, cv_splitter, split_cal_tune
 from spectune.exceptions import SpectuneError
@@ -30,7 +31,7 @@ from spectune.models import FittedBaseline, LinearModel, fit_baselines
 from spectune.training import DivergedError
 from spectune.training._network import SpectralNetwork
 from spectune.tuning._materialise import TrialPlan
-from spectune.tuning._trial import Evaluation, TrialRunner
+from spectune.tuning._trial import Evaluation, TrialRunner, wants_pls_residual
 
 __all__ = ["SMALL_POOL", "Candidate", "final_folds", "linear_candidate", "network_candidates",
            "train_alone"]
@@ -95,16 +96,21 @@ def network_candidates(runner: TrialRunner, trials: Sequence[FrozenTrial], folds
 
     Each network trains on one torch thread, wherever it runs (so the numbers do not depend on
     ``n_jobs``); a configuration that cannot be trained again (it diverges, or predicts NaN) is
-    left out with a warning. The refit trains for the median epoch count of its folds.
+    left out with a warning. The refit trains for the median epoch count of its folds. A
+    PLS-residual network keeps, in every fold and in the refit, the PLS route and latent
+    variables the search tuned it against (refitted on each fold's rows): a PLS chosen anew on
+    other rows may take another route and leave the network residuals it never learned.
     """
     pool = runner.pool
     plans = [runner.plan(runner.space.resolve(t.params)) for t in trials]
+    setting = runner.searched_pls_setting() \
+        if any(wants_pls_residual(plan, pool) for plan in plans) else None
     inner = []
     for train, _ in folds:
         part = split_cal_tune(pool[train], tune_size=tune_size, random_state=seed)
         inner.append(Evaluation(train[part.cal], train[part.tune]))
     done = Parallel(n_jobs=n_jobs)(
-        delayed(_fold)(runner, plan, inner[f], folds[f][1], seed)
+        delayed(_fold)(runner, plan, inner[f], folds[f][1], seed, setting)
         for plan in plans for f in range(len(folds)))
     everything = Evaluation(np.arange(pool.n_samples), np.arange(0))
     candidates = []
@@ -120,7 +126,7 @@ def network_candidates(runner: TrialRunner, trials: Sequence[FrozenTrial], folds
         refit_epochs = max(1, int(np.median(epochs)))
         candidates.append(Candidate(
             f"trial {trial.number}", "network", oof,
-            partial(train_alone, runner, plan, everything, seed, refit_epochs),
+            partial(train_alone, runner, plan, everything, seed, refit_epochs, setting),
             {"trial": trial.number, "params": dict(trial.params), "refit_epochs": refit_epochs,
              "fold_epochs": epochs, "preprocessing": plan.preprocess.name,
              "n_params": plan.summary.n_params}))
@@ -128,21 +134,24 @@ def network_candidates(runner: TrialRunner, trials: Sequence[FrozenTrial], folds
 
 
 def train_alone(runner: TrialRunner, plan: TrialPlan, evaluation: Evaluation, seed: int,
-                epochs: int | None = None) -> SpectralNetwork:
-    """``runner.train`` on one torch thread (as many such trainings run side by side)."""
+                epochs: int | None = None, pls_setting: tuple[str, int] | None = None
+                ) -> SpectralNetwork:
+    """``runner.train`` on one torch (and BLAS) thread, as many such trainings run side by
+    side."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return runner.train(plan, evaluation, seed, epochs=epochs)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return runner.train(plan, evaluation, seed, epochs=epochs, pls_setting=pls_setting)
     finally:
         torch.set_num_threads(threads)
 
 
 def _fold(runner: TrialRunner, plan: TrialPlan, evaluation: Evaluation, test: np.ndarray,
-          seed: int) -> tuple[np.ndarray, int] | str:
+          seed: int, pls_setting: tuple[str, int] | None) -> tuple[np.ndarray, int] | str:
     """One fold's out-of-fold outputs and its early-stopping epoch, or why it failed."""
     try:
-        network = train_alone(runner, plan, evaluation, seed)
+        network = train_alone(runner, plan, evaluation, seed, pls_setting=pls_setting)
     except (SpectuneError, DivergedError, ValueError, RuntimeError) as error:
         return f"{type(error).__name__}: {error}"
     epochs = len(network.history) if network.best_epoch is None else network.best_epoch + 1

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from joblib import Parallel, delayed
 from optuna.trial import FrozenTrial, TrialState
+from threadpoolctl import threadpool_limits
 
 from spectune.data import Spectra
 from spectune.exceptions import SpectuneError
@@ -51,6 +52,7 @@ INTERVAL_LEVELS = (0.8, 0.9, 0.95)
 LINEAR = {"regression": ("pls", "ridge"), "classification": ("logistic",)}
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")  # many small fits: see fit_baselines
 def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
     """Build, save and score the final model; returns metrics.json without its data section.
 
@@ -220,7 +222,8 @@ def _search_section(found: Search, best: FrozenTrial) -> dict[str, Any]:
             "cal": {metric: best.user_attrs.get(f"cal_{metric}")},
             "params": best.params, "preprocessing": plan.preprocess.to_dict(),
             "arch": plan.arch.to_dict(), "n_params": plan.summary.n_params,
-            "epochs": best.user_attrs.get("epochs"), "best_epoch": best.user_attrs.get("best_epoch")}
+            "epochs": best.user_attrs.get("epochs"),
+            "best_epoch": best.user_attrs.get("best_epoch")}
 
 
 def _sets(found: Search) -> np.ndarray:

@@ -101,7 +101,7 @@ class TrialRunner:
         self.prune = prune and not objective.pareto
         self.time_budget: TimeBudget | None = None
         self.progress: TrialProgress | None = None
-        self._pls_cache: dict[bytes, PLSBaseline] = {}
+        self._pls_cache: dict[tuple[bytes, tuple[str, int] | None], PLSBaseline] = {}
 
     @property
     def n_runs(self) -> int:
@@ -209,11 +209,13 @@ class TrialRunner:
         return network, {"value": value, "cal": cal, "tune": tune, "train_s": trained_s}
 
     def train(self, plan: TrialPlan, evaluation: Evaluation, seed: int, *,
-              callbacks: Sequence[Callback] = (), epochs: int | None = None) -> SpectralNetwork:
+              callbacks: Sequence[Callback] = (), epochs: int | None = None,
+              pls_setting: tuple[str, int] | None = None) -> SpectralNetwork:
         """The one way a configuration is trained: on the pool's ``evaluation.train`` rows,
         stopping early on its ``evaluation.val`` rows; without val rows, for ``epochs``
         epochs (a refit). Everything fitted (preprocessing, scalers, the PLS of a residual
-        network) sees the training rows only."""
+        network) sees the training rows only; ``pls_setting`` fixes that PLS's route and
+        latent variables (the final stage keeps the ones the search tuned against)."""
         train = self.pool[evaluation.train]
         config = dataclasses.replace(plan.train, seed=seed)
         val = None
@@ -222,7 +224,7 @@ class TrialRunner:
         else:
             config = dataclasses.replace(config, early_stopping_patience=None,
                                          max_epochs=max(1, int(epochs or config.max_epochs)))
-        residual = self.pls_baseline(evaluation.train) \
+        residual = self.pls_baseline(evaluation.train, pls_setting) \
             if wants_pls_residual(plan, self.pool) else False
         return fit_network(
             train.flat_X(), train.y, preprocessing=plan.preprocess, arch=plan.arch,
@@ -232,14 +234,21 @@ class TrialRunner:
             pls_residual=residual,
         )
 
-    def pls_baseline(self, rows: np.ndarray) -> PLSBaseline:
-        """PLS chosen by (grouped) CV on these pool rows, fitted once for all trials."""
-        key = np.asarray(rows).tobytes()
+    def pls_baseline(self, rows: np.ndarray, setting: tuple[str, int] | None = None
+                     ) -> PLSBaseline:
+        """PLS chosen by (grouped) CV on these pool rows (or of the fixed ``setting``),
+        fitted once for all trials."""
+        key = (np.asarray(rows).tobytes(), setting)
         if key not in self._pls_cache:
             train = self.pool[rows]
             self._pls_cache[key] = fit_pls_baseline(train.flat_X(), train.y, groups=train.groups,
-                                                    random_state=self.seeds[0])
+                                                    random_state=self.seeds[0], setting=setting)
         return self._pls_cache[key]
+
+    def searched_pls_setting(self) -> tuple[str, int]:
+        """The PLS setting the search's residual networks learned against: the one chosen on
+        the first evaluation's training rows (the calibration set)."""
+        return self.pls_baseline(self.evaluations[0].train).setting
 
     @staticmethod
     def objective_rmse(y: np.ndarray, pred: np.ndarray) -> float:
