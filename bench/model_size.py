@@ -34,8 +34,8 @@ import yaml
 from _records import record, recorded
 
 from spectune.data import load_dataset
-from spectune.tuning import _materialise
-from spectune.tuning._run import TuneSettings, tune
+from spectune.tuning import TuneSettings, _materialise
+from spectune.tuning._run import tune
 from spectune.tuning._space import load_space
 
 OUT = Path(__file__).parent / "results"

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import torch
 
-from spectune.data import load_dataset
 from spectune.analysis._convergence import summarize_convergence
+from spectune.data import load_dataset
+from spectune.tuning import TuneSettings
 from spectune.tuning._compare import compare_samplers
-from spectune.tuning._run import TuneSettings, tune
+from spectune.tuning._run import tune
 
 OUT = Path(__file__).parent / "results"
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from spectune.analysis import write_report
 from spectune.data import Spectra, align_to_grid, parse_range, read_table
-from spectune.tuning._run import TuneResult, TuneSettings
+from spectune.tuning import TuneSettings
+from spectune.tuning._run import TuneResult
 from spectune.tuning._run import tune as _tune
 
 __all__ = ["tune"]

@@ -294,7 +294,8 @@ class _AutoSpectral(BaseEstimator):
     def fit(self, X: npt.ArrayLike | Spectra, y: npt.ArrayLike | None = None) -> _AutoSpectral:
         """Tune on ``X`` (calibration/tuning split inside); the final model as ``spectune tune``."""
         from spectune.training._files import load_model
-        from spectune.tuning._run import TuneSettings, tune
+        from spectune.tuning import TuneSettings
+        from spectune.tuning._run import tune
 
         spectra = X if isinstance(X, Spectra) else Spectra(
             np.asarray(X, dtype=np.float32), np.arange(np.shape(X)[-1]), y=np.asarray(y),

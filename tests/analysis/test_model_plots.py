@@ -10,7 +10,6 @@ import pytest
 import sklearn.metrics as skm
 
 from spectune.analysis._explain import GradCamInfo, PLSCoefficientsInfo
-from spectune.analysis._pls_plots import plot_pls_coefficients
 from spectune.analysis._model_plots import (
     get_comparison_info,
     get_confusion_info,
@@ -24,6 +23,7 @@ from spectune.analysis._model_plots import (
     plot_spectra,
     plot_training_curves,
 )
+from spectune.analysis._pls_plots import plot_pls_coefficients
 from spectune.data import make_synthetic
 from spectune.exceptions import DataError
 from spectune.models import ArchSpec, DenseBlock

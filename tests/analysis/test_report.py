@@ -8,14 +8,13 @@ with matplotlib's rendering replaced by a stub (what is drawn is not what they t
 from __future__ import annotations
 
 import base64
-import dataclasses
 import io
 import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from html import escape, unescape
+from html import escape
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -40,8 +39,8 @@ from spectune.training import LRRangeResult, _residual
 from spectune.training._config import TrainConfig
 from spectune.training._files import save_model
 from spectune.training._network import fit_network
-from spectune.tuning import _trial
-from spectune.tuning._run import TuneSettings, tune
+from spectune.tuning import TuneSettings, _trial
+from spectune.tuning._run import tune
 
 #: Conv nets on 40-point spectra; a kernel of 41 cannot be built, so some draws fail.
 SPACE = {"parameters": {

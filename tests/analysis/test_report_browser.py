@@ -20,7 +20,8 @@ from PIL import Image
 
 from spectune.analysis._report import write_report
 from spectune.data import make_synthetic
-from spectune.tuning._run import TuneSettings, tune
+from spectune.tuning import TuneSettings
+from spectune.tuning._run import tune
 
 CHROMIUM = Path("/usr/bin/chromium")
 WINDOW = (1280, 4000)

@@ -9,7 +9,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import spectune.preprocess as preprocess
+from spectune import preprocess
 from spectune.exceptions import DataError, NotFittedError
 from spectune.preprocess import (
     Absorbance,

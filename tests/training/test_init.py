@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import spectune.training as training
+from spectune import training
 
 
 def test_all_names_resolve():

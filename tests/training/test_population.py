@@ -28,11 +28,10 @@ from spectune.training import (
     TrainResult,
     train,
 )
-from spectune.training._network import fit_network
+from spectune.training._network import build_member, finish_network, fit_network, prepare_inputs
 from spectune.training._population import MemberOutcome, PopulationTrainer, population_key
 from spectune.training._population_adam import StackedAdam
 from spectune.training._population_model import population_signature
-from spectune.training._network import build_member, finish_network, prepare_inputs
 from spectune.training._residual import fit_pls_baseline
 
 RTOL = 1e-5  # float32; measured <= 5e-7 (module docstring)

@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from spectune.data import Spectra, make_synthetic, split_cal_tune
-from spectune.tuning._run import TuneSettings
+from spectune.tuning import TuneSettings
 from spectune.tuning._trial import Evaluation
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)

@@ -9,7 +9,8 @@ import pytest
 from optuna.trial import TrialState
 
 from spectune.data import Spectra, make_synthetic
-from spectune.tuning._run import TuneSettings, tune
+from spectune.tuning import TuneSettings
+from spectune.tuning._run import tune
 
 EPOCHS = 3
 

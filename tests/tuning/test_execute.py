@@ -16,12 +16,12 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from spectune.data import Spectra
-from spectune.tuning import _execute
+from spectune.tuning import TuneSettings, _execute
 from spectune.tuning._execute import run_trials
 from spectune.tuning._final import _study_section
 from spectune.tuning._materialise import materialise
 from spectune.tuning._objectives import Objective
-from spectune.tuning._run import TuneSettings, prepare
+from spectune.tuning._run import prepare
 from spectune.tuning._study import (
     NOT_STARTED,
     OVER_BUDGET,

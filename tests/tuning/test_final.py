@@ -17,25 +17,29 @@ from spectune.exceptions import SpectuneError
 from spectune.models import PLSRegressionCV, fit_baselines
 from spectune.training._conformal import predict_interval
 from spectune.training._files import load_model
-from spectune.tuning import _crossfit, _trial
+from spectune.tuning import TuneSettings, _crossfit, _trial
 from spectune.tuning._crossfit import final_folds, linear_candidate, network_candidates
-from spectune.tuning._run import TuneSettings, prepare, run_trials, tune
+from spectune.tuning._run import prepare, run_trials, tune
 
 Quick = Callable[..., TuneSettings]
 
 
 # --- the split every candidate is cross-fitted on ---------------------------------------------
 
-def test_small_pools_are_cross_fitted_leave_one_out_and_groups_stay_together() -> None:
-    small = make_synthetic(25, 20, random_state=0)[0]
+def test_pools_are_cross_fitted_in_five_folds_and_groups_stay_together() -> None:
+    small = make_synthetic(21, 20, random_state=0)[0]
     folds = final_folds(small, seed=0)
-    assert len(folds) == 25 and all(len(test) == 1 for _, test in folds)
-    grouped = Spectra(small.X, small.wavelengths, y=small.y, groups=np.arange(25) // 5)
+    assert len(folds) == 5 and sorted(len(test) for _, test in folds) == [4, 4, 4, 4, 5]
+    grouped = Spectra(small.X, small.wavelengths, y=small.y, groups=np.arange(21) // 3)
     folds = final_folds(grouped, seed=0)
     assert len(folds) == 5
-    for train, test in folds:  # leave one group out
-        assert len(np.unique(grouped.groups[test])) == 1
+    for train, test in folds:
         assert not set(grouped.groups[train]) & set(grouped.groups[test])
+    few = Spectra(small.X, small.wavelengths, y=small.y, groups=np.arange(21) // 6)
+    folds = final_folds(few, seed=0)
+    assert len(folds) == 4  # fewer groups than folds: one group out
+    for train, test in folds:
+        assert len(np.unique(few.groups[test])) == 1
     large = make_synthetic(60, 20, random_state=0)[0]
     folds = final_folds(large, seed=0)
     assert len(folds) == 5
@@ -55,18 +59,19 @@ def test_a_network_in_a_fold_never_sees_its_out_of_fold_rows(
 
     monkeypatch.setattr(found.runner, "train", spy)
     folds = final_folds(found.pool, seed=0)
-    (candidate,) = network_candidates(found.runner, [found.study.best_trial], folds, seed=0,
-                                      tune_size=0.2)
+    best = found.study.best_trial
+    (candidate,) = network_candidates(found.runner, [best], folds, seed=0)
     assert len(seen) == len(folds)
+    stopped_at = best.user_attrs["best_epoch"] + 1  # where the trial stopped early
     for (fold_train, fold_test), (fit_rows, stop_rows, epochs) in zip(folds, seen, strict=True):
-        assert set(fit_rows) | set(stop_rows) == set(fold_train)  # an inner split of the fold
-        assert not (set(fit_rows) | set(stop_rows)) & set(fold_test)
-        assert len(stop_rows) > 0 and epochs is None              # it stops early on those
+        assert set(fit_rows) == set(fold_train) and len(stop_rows) == 0
+        assert not set(fit_rows) & set(fold_test)
+        assert epochs == stopped_at
     assert np.isfinite(candidate.oof).all() and candidate.oof.shape == (found.pool.n_samples, 1)
     candidate.refit()
     rows, stop, epochs = seen[-1]
     assert len(rows) == found.pool.n_samples and len(stop) == 0   # the refit: every spectrum
-    assert epochs == int(np.median(candidate.info["fold_epochs"]))
+    assert epochs == stopped_at == candidate.info["epochs"]
 
 
 def test_a_residual_network_keeps_the_pls_setting_it_was_tuned_against(
@@ -85,8 +90,7 @@ def test_a_residual_network_keeps_the_pls_setting_it_was_tuned_against(
 
     monkeypatch.setattr(_trial, "fit_pls_baseline", spy)
     folds = final_folds(found.pool, seed=0)
-    (candidate,) = network_candidates(found.runner, [found.study.best_trial], folds, seed=0,
-                                      tune_size=0.2)
+    (candidate,) = network_candidates(found.runner, [found.study.best_trial], folds, seed=0)
     candidate.refit()
     assert len(settings) == len(folds) + 1  # one PLS per fold's rows, one for the refit
     assert all(asked == searched == got for asked, got in settings)
@@ -100,7 +104,7 @@ def test_linear_candidates_are_nested_cross_validated(tiny: Spectra) -> None:
     expected = np.empty((tiny.n_samples, 1))
     for train, test in folds:  # by hand: the choice made again inside each fold
         part = tiny[train]
-        inner = _crossfit._inner_folds(part, 0)
+        inner = _crossfit._folds(part, 0)
         model = PLSRegressionCV(4, routes=["raw", "snv"], cv=inner).fit(part.flat_X(),
                                                                        part.y[:, 0])
         expected[test, 0] = model.predict(tiny[test].flat_X())

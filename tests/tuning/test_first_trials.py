@@ -9,8 +9,9 @@ import pytest
 from optuna.trial import TrialState
 
 from spectune.data import Spectra, load_dataset
+from spectune.tuning import TuneSettings
 from spectune.tuning._first_trials import first_trials
-from spectune.tuning._run import TuneSettings, prepare, tune
+from spectune.tuning._run import prepare, tune
 from spectune.tuning._space import SearchSpace, load_space
 
 

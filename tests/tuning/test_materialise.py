@@ -9,9 +9,9 @@ import pytest
 
 from spectune.exceptions import InvalidArchitectureError
 from spectune.models import ArchSpec, ConvBlock, DenseBlock, passos_cnn, validate_arch
-from spectune.training import TrainConfig
 from spectune.preprocess._routes import PASSOS_ROUTES
 from spectune.preprocess._spec import PreprocessingSpec
+from spectune.training import TrainConfig
 from spectune.tuning._materialise import MIN_PARAMS, TooLargeError, TrialPlan, materialise
 from spectune.tuning._space import SearchSpaceError, load_space
 

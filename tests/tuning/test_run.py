@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from optuna.trial import TrialState
 from sklearn.metrics import accuracy_score, root_mean_squared_error
 
@@ -19,10 +18,9 @@ from spectune.exceptions import InvalidArchitectureError, SpectuneError
 from spectune.models import ArchSpec, DenseBlock
 from spectune.preprocess._spec import PreprocessingSpec
 from spectune.training import TrainConfig
-from spectune.training._files import load_model
 from spectune.training._network import fit_network
-from spectune.tuning import SearchSpace, materialise
-from spectune.tuning._run import TuneSettings, tune
+from spectune.tuning import SearchSpace, TuneSettings, materialise
+from spectune.tuning._run import tune
 
 Quick = Callable[..., TuneSettings]
 

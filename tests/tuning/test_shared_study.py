@@ -17,7 +17,8 @@ from optuna.trial import TrialState
 from spectune.data import Spectra, split_indices
 from spectune.exceptions import SpectuneError
 from spectune.training._files import load_model
-from spectune.tuning._run import TuneSettings, finish_run, prepare, run_trials, search
+from spectune.tuning import TuneSettings
+from spectune.tuning._run import finish_run, prepare, run_trials, search
 from spectune.tuning._study import (
     INTERRUPTED,
     OVER_BUDGET,

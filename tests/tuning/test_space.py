@@ -9,13 +9,8 @@ from typing import Any
 import optuna
 import pytest
 
+from spectune.tuning import BUILTIN_SPACES, SearchSpace, SearchSpaceError, load_space
 from spectune.tuning._conditions import parse_condition
-from spectune.tuning._space import (
-    BUILTIN_SPACES,
-    SearchSpace,
-    SearchSpaceError,
-    load_space,
-)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

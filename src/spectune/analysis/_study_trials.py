@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["direction_name", "finished_trials", "is_maximize"]
 

@@ -22,8 +22,9 @@ from spectune.exceptions import SpectuneError
 from spectune.models import DEFAULT_ROUTES
 from spectune.preprocess import make_route
 from spectune.training import resolve_device
+from spectune.tuning import TuneSettings
 from spectune.tuning._objectives import OBJECTIVES
-from spectune.tuning._run import TuneSettings, finish_run, prepare, run_trials, worker_name
+from spectune.tuning._run import finish_run, prepare, run_trials, worker_name
 from spectune.tuning._samplers import PRUNERS, SAMPLERS
 from spectune.tuning._space import SearchSpace, load_space
 from spectune.tuning._storage import check_shared, open_storage, public_url, sqlite_path

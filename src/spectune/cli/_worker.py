@@ -25,14 +25,8 @@ import torch
 from spectune.cli._common import Dataset, load_dataset
 from spectune.cli._options import integer
 from spectune.exceptions import SpectuneError
-from spectune.tuning._run import (
-    Search,
-    TuneSettings,
-    prepare,
-    run_trials,
-    settings_from_study,
-    worker_name,
-)
+from spectune.tuning import TuneSettings, settings_from_study
+from spectune.tuning._run import Search, prepare, run_trials, worker_name
 from spectune.tuning._space import SearchSpace
 from spectune.tuning._storage import check_shared, open_storage, public_url
 from spectune.tuning._study import n_budget_trials, study_attrs

@@ -214,7 +214,7 @@ class ArchSummary:
 
     def __str__(self) -> str:
         rows = [f"{'layer':<22}{'output shape':<18}{'params':>12}"]
-        rows += [f"{lay.name:<22}{str(lay.out_shape):<18}{lay.n_params:>12,}"
+        rows += [f"{lay.name:<22}{lay.out_shape!s:<18}{lay.n_params:>12,}"
                  for lay in self.layers]
         rows.append(f"{'total':<40}{self.n_params:>12,}")
         return "\n".join(rows)

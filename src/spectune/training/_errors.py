@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from spectune.training._history import History
 
 
-class StopTraining(Exception):  # noqa: N818 - a signal, not an error (like StopIteration)
+class StopTraining(Exception):
     """Raised by a callback in ``on_epoch_end`` to end the run normally.
 
     The loop catches it, runs ``on_train_end`` (so ``EarlyStopping`` restores its best weights)
@@ -18,7 +18,7 @@ class StopTraining(Exception):  # noqa: N818 - a signal, not an error (like Stop
     """
 
 
-class TrainingPruned(SpectuneError):  # noqa: N818 - mirrors optuna.TrialPruned
+class TrainingPruned(SpectuneError):
     """A pruning hook decided the run is not worth finishing.
 
     The loop attaches ``history`` before it propagates; the tuning layer translates this to

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from spectune.tuning._materialise import TrialPlan, materialise
+from spectune.tuning._parameter import Parameter, SearchSpaceError
 from spectune.tuning._samplers import (
     PRUNERS,
     SAMPLERS,
@@ -10,13 +11,8 @@ from spectune.tuning._samplers import (
     make_pruner,
     make_sampler,
 )
-from spectune.tuning._space import (
-    BUILTIN_SPACES,
-    Parameter,
-    SearchSpace,
-    SearchSpaceError,
-    load_space,
-)
+from spectune.tuning._settings import TuneSettings, settings_from_study
+from spectune.tuning._space import BUILTIN_SPACES, SearchSpace, load_space
 
 __all__ = [
     "BUILTIN_SPACES",
@@ -26,9 +22,11 @@ __all__ = [
     "SearchSpace",
     "SearchSpaceError",
     "TrialPlan",
+    "TuneSettings",
     "default_startup_trials",
     "load_space",
     "make_pruner",
     "make_sampler",
     "materialise",
+    "settings_from_study",
 ]

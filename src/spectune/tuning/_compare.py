@@ -9,7 +9,8 @@ from pathlib import Path
 import optuna
 
 from spectune.data import Spectra
-from spectune.tuning._run import TuneSettings, search
+from spectune.tuning._run import search
+from spectune.tuning._settings import TuneSettings
 
 __all__ = ["compare_samplers"]
 

@@ -3,10 +3,12 @@
 A few tens of spectra cannot both choose the networks and judge how to combine them. After the
 search, every candidate (the best distinct trial configurations, PLS, Ridge) predicts each
 calibration+tuning spectrum from a model that never saw it: one K-fold split of the pool
-(grouped with ``--group-column``, stratified for classes; leave-one-out, or leave-one-group-out,
-below :data:`SMALL_POOL` units). A network in a fold stops early on an inner split of the fold's
-training rows, never on its own out-of-fold rows; the linear models choose their route and
-complexity by an inner CV of the fold's training rows (nested CV). These predictions choose the
+(grouped with ``--group-column``, stratified for classes; leave-one-group-out below
+:data:`N_FOLDS` groups). A network in a fold trains on the fold's training rows for the epoch
+count its trial stopped at in the search (an early-stopping point is one more setting of the
+configuration the search chose), so it never sees, nor stops on, its own out-of-fold rows; the
+linear models choose their route and complexity by an inner CV of the fold's training rows
+(nested CV). These predictions choose the
 stack's weights and calibrate its intervals (:mod:`spectune.tuning._final`).
 """
 
@@ -22,10 +24,9 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed
 from optuna.trial import FrozenTrial
-from sklearn.model_selection import LeaveOneGroupOut, LeaveOneOut
 from threadpoolctl import threadpool_limits
 
-from spectune.data import Spectra, cv_splitter, split_cal_tune
+from spectune.data import Spectra, cv_splitter
 from spectune.exceptions import SpectuneError
 from spectune.models import FittedBaseline, LinearModel, fit_baselines
 from spectune.training import DivergedError
@@ -33,14 +34,12 @@ from spectune.training._network import SpectralNetwork
 from spectune.tuning._materialise import TrialPlan
 from spectune.tuning._trial import Evaluation, TrialRunner, wants_pls_residual
 
-__all__ = ["SMALL_POOL", "Candidate", "final_folds", "linear_candidate", "network_candidates",
+__all__ = ["Candidate", "final_folds", "linear_candidate", "network_candidates",
            "train_alone"]
 
 log = logging.getLogger("spectune")
 
-#: Below this many spectra (or groups) the pool is cross-fitted leave-one-out.
-SMALL_POOL = 30
-#: Folds of the cross-fitting above SMALL_POOL, and of the linear models' inner CV.
+#: Folds of the cross-fitting and of the linear models' inner CV (fewer groups: one group out).
 N_FOLDS = 5
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
@@ -73,13 +72,7 @@ class Candidate:
 
 def final_folds(pool: Spectra, seed: int) -> Folds:
     """The one split of the pool every candidate is cross-fitted on."""
-    units = len(np.unique(pool.groups)) if pool.groups is not None else pool.n_samples
-    X = pool.flat_X().reshape(pool.n_samples, -1)
-    if units < SMALL_POOL:
-        splitter = LeaveOneGroupOut() if pool.groups is not None else LeaveOneOut()
-        return [(np.asarray(a), np.asarray(b)) for a, b in splitter.split(X, groups=pool.groups)]
-    splitter = cv_splitter(pool, n_splits=N_FOLDS, random_state=seed)
-    return [(np.asarray(a), np.asarray(b)) for a, b in splitter.split(X, pool.y, pool.groups)]
+    return _folds(pool, seed)
 
 
 def describe_folds(pool: Spectra, folds: Folds) -> str:
@@ -91,12 +84,12 @@ def describe_folds(pool: Spectra, folds: Folds) -> str:
 
 
 def network_candidates(runner: TrialRunner, trials: Sequence[FrozenTrial], folds: Folds, *,
-                       seed: int, tune_size: float, n_jobs: int = 1) -> list[Candidate]:
+                       seed: int, n_jobs: int = 1) -> list[Candidate]:
     """The trials' configurations trained once per fold, in ``n_jobs`` processes.
 
     Each network trains on one torch thread, wherever it runs (so the numbers do not depend on
     ``n_jobs``); a configuration that cannot be trained again (it diverges, or predicts NaN) is
-    left out with a warning. The refit trains for the median epoch count of its folds. A
+    left out with a warning. Folds and refit train for the trial's epoch count. A
     PLS-residual network keeps, in every fold and in the refit, the PLS route and latent
     variables the search tuned it against (refitted on each fold's rows): a PLS chosen anew on
     other rows may take another route and leave the network residuals it never learned.
@@ -105,32 +98,35 @@ def network_candidates(runner: TrialRunner, trials: Sequence[FrozenTrial], folds
     plans = [runner.plan(runner.space.resolve(t.params)) for t in trials]
     setting = runner.searched_pls_setting() \
         if any(wants_pls_residual(plan, pool) for plan in plans) else None
-    inner = []
-    for train, _ in folds:
-        part = split_cal_tune(pool[train], tune_size=tune_size, random_state=seed)
-        inner.append(Evaluation(train[part.cal], train[part.tune]))
+    epochs = [trial_epochs(t) for t in trials]
     done = Parallel(n_jobs=n_jobs)(
-        delayed(_fold)(runner, plan, inner[f], folds[f][1], seed, setting)
-        for plan in plans for f in range(len(folds)))
+        delayed(_fold)(runner, plan, Evaluation(train, np.arange(0)), test, seed, n, setting)
+        for plan, n in zip(plans, epochs, strict=True) for train, test in folds)
     everything = Evaluation(np.arange(pool.n_samples), np.arange(0))
     candidates = []
-    for c, (trial, plan) in enumerate(zip(trials, plans, strict=True)):
+    for c, (trial, plan, n) in enumerate(zip(trials, plans, epochs, strict=True)):
         results = done[c * len(folds):(c + 1) * len(folds)]
         failed = next((r for r in results if isinstance(r, str)), None)
-        oof = None if failed else _assemble([r[0] for r in results], folds, pool.n_samples)
+        oof = None if failed else _assemble(results, folds, pool.n_samples)
         if failed or not np.isfinite(oof).all():
             log.warning("trial %d is left out of the final stack: %s", trial.number,
                         failed or "a cross-fitted network predicts NaN or inf")
             continue
-        epochs = [r[1] for r in results]
-        refit_epochs = max(1, int(np.median(epochs)))
         candidates.append(Candidate(
             f"trial {trial.number}", "network", oof,
-            partial(train_alone, runner, plan, everything, seed, refit_epochs, setting),
-            {"trial": trial.number, "params": dict(trial.params), "refit_epochs": refit_epochs,
-             "fold_epochs": epochs, "preprocessing": plan.preprocess.name,
+            partial(train_alone, runner, plan, everything, seed, n, setting),
+            {"trial": trial.number, "params": dict(trial.params), "epochs": n,
+             "preprocessing": plan.preprocess.name,
              "n_params": plan.summary.n_params}))
     return candidates
+
+
+def trial_epochs(trial: FrozenTrial) -> int:
+    """The epochs a trial's configuration trains for outside the search: up to the best epoch
+    of its early stopping (or, without one, as many as it trained)."""
+    if "best_epoch" in trial.user_attrs:
+        return int(trial.user_attrs["best_epoch"]) + 1
+    return max(1, int(trial.user_attrs.get("epochs", 1)))
 
 
 def train_alone(runner: TrialRunner, plan: TrialPlan, evaluation: Evaluation, seed: int,
@@ -148,14 +144,13 @@ def train_alone(runner: TrialRunner, plan: TrialPlan, evaluation: Evaluation, se
 
 
 def _fold(runner: TrialRunner, plan: TrialPlan, evaluation: Evaluation, test: np.ndarray,
-          seed: int, pls_setting: tuple[str, int] | None) -> tuple[np.ndarray, int] | str:
-    """One fold's out-of-fold outputs and its early-stopping epoch, or why it failed."""
+          seed: int, epochs: int, pls_setting: tuple[str, int] | None) -> np.ndarray | str:
+    """One fold's out-of-fold outputs, or why it failed."""
     try:
-        network = train_alone(runner, plan, evaluation, seed, pls_setting=pls_setting)
+        network = train_alone(runner, plan, evaluation, seed, epochs, pls_setting)
     except (SpectuneError, DivergedError, ValueError, RuntimeError) as error:
         return f"{type(error).__name__}: {error}"
-    epochs = len(network.history) if network.best_epoch is None else network.best_epoch + 1
-    return _outputs(network, runner.pool[test]), epochs
+    return _outputs(network, runner.pool[test])
 
 
 def linear_candidate(name: str, pool: Spectra, folds: Folds, fitted: FittedBaseline, *,
@@ -169,7 +164,7 @@ def linear_candidate(name: str, pool: Spectra, folds: Folds, fitted: FittedBasel
     outputs = []
     for train, test in folds:
         part = pool[train]
-        inner = _inner_folds(part, seed)
+        inner = _folds(part, seed)
         model = fit_baselines(part, inner, names=[name], random_state=seed, **search)[name]
         outputs.append(_proba_or_predict(model.model, pool[test], pool))
     oof = _assemble(outputs, folds, pool.n_samples)
@@ -182,11 +177,11 @@ def linear_candidate(name: str, pool: Spectra, folds: Folds, fitted: FittedBasel
         {"settings": dict(fitted.settings), "preprocessing": fitted.route})
 
 
-def _inner_folds(part: Spectra, seed: int) -> Folds:
-    units = len(np.unique(part.groups)) if part.groups is not None else part.n_samples
-    splitter = cv_splitter(part, n_splits=min(N_FOLDS, units), random_state=seed)
-    X = part.X.reshape(part.n_samples, -1)
-    return [(np.asarray(a), np.asarray(b)) for a, b in splitter.split(X, part.y, part.groups)]
+def _folds(spectra: Spectra, seed: int) -> Folds:
+    units = len(np.unique(spectra.groups)) if spectra.groups is not None else spectra.n_samples
+    splitter = cv_splitter(spectra, n_splits=min(N_FOLDS, units), random_state=seed)
+    X = spectra.X.reshape(spectra.n_samples, -1)
+    return [(np.asarray(a), np.asarray(b)) for a, b in splitter.split(X, spectra.y, spectra.groups)]
 
 
 def _outputs(member: Member, spectra: Spectra) -> np.ndarray:

@@ -34,8 +34,8 @@ from optuna.trial import TrialState
 
 from spectune.exceptions import SpectuneError
 from spectune.training import resolve_device
-from spectune.tuning._population_runner import run_population_study
 from spectune.tuning._objectives import metric_names
+from spectune.tuning._population_runner import run_population_study
 from spectune.tuning._progress import StudyProgress
 from spectune.tuning._storage import heartbeat_of
 from spectune.tuning._study import (
@@ -52,7 +52,8 @@ from spectune.tuning._time_budget import TimeBudget
 from spectune.tuning._trial import TrialRunner
 
 if TYPE_CHECKING:
-    from spectune.tuning._run import Search, TuneSettings
+    from spectune.tuning._run import Search
+    from spectune.tuning._settings import TuneSettings
 
 __all__ = ["TrialSource", "run_trials", "uses_population", "worker_name"]
 

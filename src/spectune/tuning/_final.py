@@ -40,7 +40,8 @@ from spectune.tuning._stack import combine, select_top_trials, stack_weights
 from spectune.tuning._study import trial_counts
 
 if TYPE_CHECKING:
-    from spectune.tuning._run import Search, TuneSettings
+    from spectune.tuning._run import Search
+    from spectune.tuning._settings import TuneSettings
 
 __all__ = ["INTERVAL_LEVELS", "best_trial", "finish"]
 
@@ -68,7 +69,7 @@ def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
     baselines = fit_baselines(pool, folds, random_state=settings.seed, **search)
     trials = select_top_trials(found.study, settings.candidates)
     candidates = network_candidates(found.runner, trials, folds, seed=settings.seed,
-                                    tune_size=settings.tune_size, n_jobs=n_jobs) + [
+                                    n_jobs=n_jobs) + [
         linear_candidate(name, pool, folds, baselines[name], seed=settings.seed, **search)
         for name in LINEAR[pool.task]]
     classes = pool.classes if pool.task == "classification" else None
@@ -143,8 +144,8 @@ def data_roles(found: Search, cv: str, test: Spectra | None) -> list[dict[str, A
                    len(first.val))]
     crossfit = f"calibration + tuning, out of fold ({cv})"
     rows = [*search,
-            ("candidates' out-of-fold predictions (networks stop early on an inner split of "
-             "each fold's training rows)", crossfit, pool.n_samples),
+            ("candidates' out-of-fold predictions (each network trains on its fold's other "
+             "rows for the epochs its trial stopped at)", crossfit, pool.n_samples),
             ("stack weights", crossfit, pool.n_samples),
             ("prediction intervals (conformal)", crossfit, pool.n_samples),
             ("final fit of every member", "calibration + tuning", pool.n_samples),

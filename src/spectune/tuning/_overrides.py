@@ -16,7 +16,8 @@ import copy
 import logging
 from typing import Any
 
-from spectune.tuning._space import Parameter, SearchSpace, SearchSpaceError
+from spectune.tuning._parameter import Parameter, SearchSpaceError
+from spectune.tuning._space import SearchSpace
 
 __all__ = ["BUILT_IN", "resolve_run_settings"]
 
