@@ -189,7 +189,7 @@ def test_regression_verdict_gives_the_test_numbers(reg: Path) -> None:
     for key in ("rmse", "r2", "bias", "sep", "rpd"):
         assert f'<td class="num">{metrics["final"]["test"][key]:.4g}</td>' in html
     oof = metrics["final"]["oof"]["rmse"]
-    assert f"Out of fold, its RMSE is {oof:.4g}: the honest estimate to quote" in html
+    assert f"Out of fold, its RMSE is {oof:.4g}: the estimate to quote" in html
     for candidate in metrics["candidates"]:
         assert f"<td>{candidate['name']}</td>" in html
     assert "Data roles: which spectra were used for what" in html

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
+from optuna.trial import FrozenTrial
 
 from spectune.data import Spectra, make_synthetic
 from spectune.exceptions import SpectuneError
@@ -18,8 +20,14 @@ from spectune.models import PLSRegressionCV, fit_baselines
 from spectune.training._conformal import predict_interval
 from spectune.training._files import load_model
 from spectune.tuning import TuneSettings, _crossfit, _trial
-from spectune.tuning._crossfit import final_folds, linear_candidate, network_candidates
+from spectune.tuning._crossfit import (
+    affordable,
+    final_folds,
+    linear_candidate,
+    network_candidates,
+)
 from spectune.tuning._run import prepare, run_trials, tune
+from spectune.tuning._time_budget import search_work
 
 Quick = Callable[..., TuneSettings]
 
@@ -61,17 +69,15 @@ def test_a_network_in_a_fold_never_sees_its_out_of_fold_rows(
     folds = final_folds(found.pool, seed=0)
     best = found.study.best_trial
     (candidate,) = network_candidates(found.runner, [best], folds, seed=0)
-    assert len(seen) == len(folds)
-    stopped_at = best.user_attrs["best_epoch"] + 1  # where the trial stopped early
-    for (fold_train, fold_test), (fit_rows, stop_rows, epochs) in zip(folds, seen, strict=True):
-        assert set(fit_rows) == set(fold_train) and len(stop_rows) == 0
-        assert not set(fit_rows) & set(fold_test)
-        assert epochs == stopped_at
+    assert len(seen) == len(folds) + 1  # every fold, and the refit on the whole pool
+    stopped_at = best.user_attrs["best_epoch"] + 1  # the trial's best early-stopping epoch
+    assert all(len(stop) == 0 and epochs == stopped_at for _, stop, epochs in seen)
+    trained = sorted(sorted(rows.tolist()) for rows, _, _ in seen)
+    expected = sorted([sorted(train.tolist()) for train, _ in folds]
+                      + [list(range(found.pool.n_samples))])
+    assert trained == expected  # each fold on its training rows only; the refit on every row
     assert np.isfinite(candidate.oof).all() and candidate.oof.shape == (found.pool.n_samples, 1)
-    candidate.refit()
-    rows, stop, epochs = seen[-1]
-    assert len(rows) == found.pool.n_samples and len(stop) == 0   # the refit: every spectrum
-    assert epochs == stopped_at == candidate.info["epochs"]
+    assert candidate.info["epochs"] == stopped_at and candidate.member is not None
 
 
 def test_a_residual_network_keeps_the_pls_setting_it_was_tuned_against(
@@ -90,8 +96,7 @@ def test_a_residual_network_keeps_the_pls_setting_it_was_tuned_against(
 
     monkeypatch.setattr(_trial, "fit_pls_baseline", spy)
     folds = final_folds(found.pool, seed=0)
-    (candidate,) = network_candidates(found.runner, [found.study.best_trial], folds, seed=0)
-    candidate.refit()
+    network_candidates(found.runner, [found.study.best_trial], folds, seed=0)
     assert len(settings) == len(folds) + 1  # one PLS per fold's rows, one for the refit
     assert all(asked == searched == got for asked, got in settings)
 
@@ -109,7 +114,7 @@ def test_linear_candidates_are_nested_cross_validated(tiny: Spectra) -> None:
                                                                        part.y[:, 0])
         expected[test, 0] = model.predict(tiny[test].flat_X())
     np.testing.assert_allclose(candidate.oof, expected, rtol=1e-10)
-    member = candidate.refit()
+    member = candidate.member
     np.testing.assert_allclose(member.predict(tiny.flat_X())[:, 0],
                                fitted["pls"].model.predict(tiny.flat_X()), rtol=1e-6)
 
@@ -135,7 +140,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_the_stack_is_fitted_on_out_of_fold_outputs_and_saved_as_fitted(run: dict) -> None:
     metrics, out = run["metrics"], run["out"]
     names = [c["name"] for c in metrics["candidates"]]
-    assert names[-2:] == ["pls", "ridge"] and len(names) == 4   # 2 trials + PLS + Ridge
+    assert names[-2:] == ["pls", "ridge"]
+    passed = [f"trial {n}" for n in metrics["final"]["passed_over"]]  # over the search's work
+    assert len(names) - 2 + len(passed) == 2 and not set(passed) & set(names)  # 2 candidates
     weights = np.array([c["weight"] for c in metrics["candidates"]])
     assert (weights >= 0).all() and weights.sum(axis=0) == pytest.approx(1.0)
     model = load_model(out / "model")
@@ -300,3 +307,34 @@ def test_a_run_folder_stores_each_network_once(run: dict) -> None:
     stored = sorted(str(p.relative_to(out)) for p in out.rglob("*.safetensors"))
     assert stored == ["model/conformal.safetensors", "model/domain.safetensors",
                       "model/model.safetensors", "spectra.safetensors"]
+
+
+# --- the final stage trains at most what the search trained -----------------------------------
+
+def _made_trial(number: int, work: float, best_epoch: int) -> FrozenTrial:
+    trial = optuna.trial.create_trial(
+        value=float(number), params={"x": float(number)},
+        distributions={"x": optuna.distributions.FloatDistribution(0, 100)},
+        user_attrs={"work": work, "best_epoch": best_epoch, "epochs_trained": best_epoch + 30,
+                    "wall_s": 1.0})
+    trial.number = number
+    return trial
+
+
+def test_a_trial_whose_cross_fitting_would_outrun_the_search_is_passed_over() -> None:
+    ranked = [_made_trial(0, 10.0, 9), _made_trial(1, 500.0, 9), _made_trial(2, 10.0, 19),
+              _made_trial(3, 1.0, 9)]
+    # costs at scale 2: 200, 10000, 400, 20 (work x (best epoch + 1) x scale)
+    chosen, passed = affordable(ranked, 3, budget=1000.0, scale=2.0)
+    assert [t.number for t in chosen] == [0, 2, 3] and passed == [1]
+    chosen, passed = affordable(ranked, 2, budget=1e6, scale=2.0)  # enough: rank order
+    assert [t.number for t in chosen] == [0, 1] and passed == []
+    chosen, passed = affordable(ranked[1:], 1, budget=10.0, scale=2.0)  # the best always
+    assert [t.number for t in chosen] == [1] and passed == []
+
+
+def test_the_search_work_sums_work_times_epochs_over_finished_trials() -> None:
+    study = optuna.create_study()
+    for trial in (_made_trial(0, 10.0, 9), _made_trial(1, 3.0, 4)):
+        study.add_trial(trial)
+    assert search_work(study) == 10.0 * 39 + 3.0 * 34

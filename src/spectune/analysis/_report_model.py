@@ -102,8 +102,10 @@ def _curves(figures: Figures, network: SpectralNetwork) -> list[str]:
         network.history, name="heaviest network, refitted on calibration + tuning")
     return [figures.draw("training_curves", lambda p: plots.plot_training_curves([info], p),
                          caption="Training curve of the final refit: loss per epoch and learning "
-                                 "rate, for the epochs its cross-fitted folds stopped at "
-                                 "(median); the search's curves are in the search section")]
+                                 "rate, for a fixed number of epochs, as in the cross-fitting: "
+                                 "its trial's best early-stopping epoch + 1 in the search "
+                                 "(without early stopping, the epochs the trial trained); the "
+                                 "search's curves are in the search section")]
 
 
 def _predictions(run: RunFolder, figures: Figures) -> list[str]:

@@ -127,9 +127,12 @@ def _stack(run: RunFolder, key: str) -> list[str]:
         f"The final model is {final['description']}"
         + (f" ({', '.join(final.get('members', []))})" if final.get("members") else "")
         + f". Its weights were fitted on out-of-fold predictions of the calibration + tuning "
-          f"spectra ({final.get('cv')}), never on the tuning set that chose the networks nor on "
-          f"the test set. Out of fold, its {label} is {fmt(oof)}: the honest estimate to quote "
-          "for new spectra like these.")]
+          f"spectra ({final.get('cv')}), where no model predicts a spectrum it was trained on, "
+          "and never on the test set. The networks' configurations and epoch counts were "
+          "chosen in the search on the tuning spectra, which are among these rows, so their "
+          f"out-of-fold figures lean optimistic. Out of fold, its {label} is {fmt(oof)}: the "
+          "estimate to quote for new spectra like these, which the test set, read once, "
+          "checks.")]
     if final.get("description", "").startswith("purely"):
         out.append(note("The networks added nothing out of fold, so the final model is linear: "
                         "on these data the search's networks did not beat "

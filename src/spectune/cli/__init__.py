@@ -27,8 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lr-find": ("_lr_find", "LR range test: pick the initial LR (LR_max) and its floor "
                             "(LR_min)"),
     "predict": ("_predict", "predict with a saved model folder"),
-    "tune": ("_tune", "tune a CNN/MLP with Optuna, stack the best with PLS and Ridge, test "
-                      "once"),
+    "tune": ("_tune", "tune a CNN/MLP with Optuna, stack the best with PLS and Ridge "
+                      "(logistic regression for classes), test once"),
     "compare-samplers": ("_compare", "run TPE and random search on the same budget and seeds"),
     "worker": ("_worker", "join a shared study (PostgreSQL, journal) and run its trials"),
     "finish": ("_finish", "build the final model of a shared study, test once, write the "

@@ -14,8 +14,9 @@ from spectune.tuning._run import finish_run
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "After the workers of a study are done: cross-fit the best trials, PLS and Ridge, "
-        "stack them, refit on calibration+tuning, evaluate once on the test data, and write "
+        "After the workers of a study are done: cross-fit the best trials and PLS and Ridge "
+        "(logistic regression for classes), stack them, refit on calibration+tuning, evaluate "
+        "once on the test data, and write "
         "OUT/metrics.json, OUT/model/, OUT/trials.csv and OUT/report.html, as 'spectune tune' "
         "does.")
     add_join_arguments(parser)

@@ -12,14 +12,14 @@ from spectune.cli._options import axis_label, integer
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "Read the output folder of `spectune tune` (metrics.json, study.db, model/, "
-        "predictions.csv, spectra.safetensors) and write DIR/report.html, one self-contained "
-        "file (figures inline, nothing fetched from the network), with every figure also as "
-        "PNG and SVG in DIR/figures/. Replaces an earlier report.")
+        "Read the output folder of `spectune tune` (metrics.json, study.db or study.log, "
+        "model/, predictions.csv, spectra.safetensors) and write DIR/report.html, one "
+        "self-contained file (figures inline, nothing fetched from the network), with every "
+        "figure also as PNG and SVG in DIR/figures/. Replaces an earlier report.")
     parser.add_argument("dir", type=Path, metavar="DIR", help="the --out folder of a tune run")
     parser.add_argument("--storage",
                         help="Optuna storage URL of the study when the run used --storage "
-                        "(default: sqlite:///DIR/study.db)")
+                        "(default: DIR/study.db, or DIR/study.log when only that exists)")
     parser.add_argument("--seed", type=integer(0), default=0,
                         help="seed of the importance forest and of the sampled spectra drawn")
     parser.add_argument("--axis", type=axis_label,

@@ -45,7 +45,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                         "recalibration and fine-tuning)")
     parser.add_argument("--calibration", type=Path,
                         help="the model's calibration table (its instrument, with the target "
-                        "columns), for recalibration with the standards added")
+                        "columns), for recalibration with the standards added (only for a "
+                        "model whose every member has a PLS: a PLS member or a PLS-residual "
+                        "network)")
     parser.add_argument("--methods", type=_methods, default=None,
                         help=f"comma-separated candidates among {', '.join(METHODS)} "
                         "(default: all that apply; 'none' is always scored)")

@@ -1,4 +1,7 @@
-"""``spectune tune``: the search, the final model stacked with PLS and Ridge, one test, a report."""
+"""``spectune tune``: the search, the final model stacked with linear models, one test, a report.
+
+The linear candidates are PLS and Ridge for regression, logistic regression for classes.
+"""
 
 from __future__ import annotations
 
@@ -33,19 +36,24 @@ from spectune.tuning._storage import check_shared, open_storage, public_url, sql
 def register(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Search preprocessing, architecture and training settings with Optuna on a "
-        "calibration/tuning split of TRAIN; cross-fit the best trials, PLS and Ridge on "
-        "calibration+tuning and stack them by their out-of-fold predictions; refit, evaluate "
-        "once on the test data, and write OUT/metrics.json, OUT/model/, OUT/study.db (watch it "
-        "live: optuna-dashboard sqlite:///OUT/study.db) and OUT/report.html.")
+        "calibration/tuning split of TRAIN; cross-fit the best trials and the linear models "
+        "(PLS and Ridge; logistic regression for classes) on calibration+tuning and stack them "
+        "by their out-of-fold predictions; refit, evaluate once on the test data, and write "
+        "OUT/metrics.json, OUT/model/, the study and OUT/report.html. The study is in "
+        "OUT/study.db (watch it live: optuna-dashboard sqlite:///OUT/study.db), or in "
+        "OUT/study.log when trials run one per core (see --workers; optuna-dashboard "
+        "OUT/study.log), or in --storage.")
     add_data_arguments(parser)
     add_tuning_arguments(parser)
     w = parser.add_argument_group("workers (a study shared through --storage)")
     w.add_argument("--workers", type=integer(0),
                    help="0: create the study for 'spectune worker' processes and stop; N > 1: "
-                   "run N workers on this machine (this process and N-1 others), then refit "
-                   "(default with --timeout on a CPU of 2+ cores: one per core, each trial on "
-                   "one torch thread, the study in OUT/study.log; else this process alone, "
-                   "which a --trials budget and --seed reproduce)")
+                   "run N workers on this machine (this process and N-1 others), then refit; "
+                   "0 and N > 1 need --storage (journal:///PATH or a server URL); 1: this "
+                   "process alone. Default: with --timeout on a CPU of 2+ cores and no "
+                   "--storage or --population, one per core, each trial on one torch thread, "
+                   "the study in OUT/study.log; else this process alone, which a --trials "
+                   "budget and --seed reproduce")
     w.add_argument("--heartbeat", type=integer(1),
                    help="seconds between heartbeats of a running trial on a server database; "
                    "a trial silent for twice that is retried (default $SPECTUNE_HEARTBEAT or 30)")
@@ -101,27 +109,34 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
                    help="skip report.html at the end (spectune report DIR writes it later)")
     t.add_argument("--candidates", type=integer(1), default=d.candidates,
                    help="distinct best trials cross-fitted as candidates of the final stack, "
-                   f"beside PLS and Ridge (default {d.candidates})")
+                   "beside PLS and Ridge, or logistic regression for classes "
+                   f"(default {d.candidates})")
     t.add_argument("--jobs", type=integer(1), default=d.jobs,
                    help="processes that train the final stage's networks (cross-fitting, "
                    "refits), one thread each (default: one per core)")
     t.add_argument("--routes", type=_routes, dest="linear_routes",
-                   help="preprocessing routes PLS and Ridge choose from by CV, comma-separated "
-                   f"(default: {','.join(DEFAULT_ROUTES)})")
+                   help="preprocessing routes, comma-separated (default: "
+                   f"{','.join(DEFAULT_ROUTES)}), that PLS and Ridge (PLS-DA and logistic "
+                   "regression for classes) and the kNN and random-forest references choose "
+                   "from by CV; the applicability domain takes PLS's; the PLS of PLS-residual "
+                   "networks keeps the built-in default")
     t.add_argument("--max-components", type=integer(1), default=d.max_components,
-                   help="largest number of PLS latent variables tried (default "
-                   f"{d.max_components})")
+                   help=f"largest number of PLS (PLS-DA) latent variables tried (default "
+                   f"{d.max_components}); the PLS of PLS-residual networks keeps the built-in one")
     t.add_argument("--axis", type=axis_label,
                    help="name and unit of the spectral axis in the report: wavelength (nm), "
                    "wavenumber (cm-1), raman (Raman shift, cm-1), energy (eV), or your own label")
     t.add_argument("--screen-outliers", action="store_true",
-                   help="leave out the calibration spectra flagged as outliers (Hotelling T2, Q "
-                   "and a cross-validated PLS residual, decided on the calibration data alone) "
-                   "before the search; off by default")
+                   help="leave out the calibration+tuning spectra flagged as outliers "
+                   "(Hotelling T2, Q and a cross-validated PLS residual, decided on those "
+                   "spectra alone, before they are split and before the search; the test set "
+                   "is never screened); off by default")
     t.add_argument("--tune-size", type=fraction, default=d.tune_size,
                    help="share of the training data held out as tuning set")
     s = parser.add_argument_group("storage")
-    s.add_argument("--storage", help="Optuna storage URL (default: sqlite:///OUT/study.db)")
+    s.add_argument("--storage",
+                   help="Optuna storage URL (default: sqlite:///OUT/study.db, or "
+                   "journal:///OUT/study.log when trials run one per core: see --workers)")
     s.add_argument("--study", dest="study_name", default=d.study_name)
     s.add_argument("--resume", action="store_true", help="continue the study in OUT/--storage")
     s.add_argument("--quiet", action="store_true", help="no progress line")

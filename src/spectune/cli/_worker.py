@@ -65,9 +65,12 @@ def add_join_arguments(parser: argparse.ArgumentParser) -> None:
                         help="--targets on this machine (same default)")
     parser.add_argument("--device", help="cpu, cuda or auto (default: the study's)")
     parser.add_argument("--heartbeat", type=integer(1),
-                        help="seconds between heartbeats of a running trial; a trial silent for "
-                        "twice that is retried (default $SPECTUNE_HEARTBEAT or 30)")
-    parser.add_argument("--quiet", action="store_true", help="no progress line")
+                        help="seconds between heartbeats of a trial a worker runs on a server "
+                        "database; a trial silent for twice that is retried (default "
+                        "$SPECTUNE_HEARTBEAT or 30; no effect on finish, which runs no trials)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress line of the trials a worker runs (no effect on "
+                        "finish, which runs none)")
 
 
 def data_reference(args: argparse.Namespace) -> dict[str, Any]:

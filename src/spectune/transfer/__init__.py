@@ -2,8 +2,9 @@
 
 The standards are measured on the model's instrument and on the new one
 (:func:`match_standards` pairs them by id); :func:`transfer_model` scores every method (none,
-slope/bias, DS, PDS, SST, recalibration with the standards added, fine-tuning of networks) and
-its settings by cross-validation over the standards, and returns the model moved with the best.
+slope/bias, DS, PDS, SST, recalibration with the standards added, fine-tuning of networks;
+recalibration only when every member of the model has a PLS) and its settings by
+cross-validation over the standards, and returns the model moved with the best.
 The moved model is an ordinary model folder: ``spectune predict`` uses it on the new
 instrument's spectra as they are. Only the command line imports this stage.
 """

@@ -53,7 +53,8 @@ class Context:
     model : SavedModel
         The model on its own instrument (A).
     calibration : Spectra or None
-        The model's calibration spectra (measured on A) with references, for recalibration.
+        The model's calibration spectra (measured on A) with references, for recalibration
+        (which applies only when every member of the model has a PLS).
     seed : int
         Seeds CV folds and fine-tuning.
     max_epochs : int

@@ -8,8 +8,10 @@ ignore the directions in which the instruments differ. The settings are how much
 weigh (each added ``weight`` times, since a few standards among hundreds of calibration spectra
 barely move a least-squares fit) and how many latent variables beyond the model's own the refit
 may use (the instrument difference can take one). A PLS-residual network keeps its network part
-as it was; a model with other members (Ridge, networks without PLS) is not recalibrated. The
-moved model's applicability domain is refitted on the spectra it now calibrates on.
+as it was. The method applies only when every member of the model has a PLS (a PLS member or a
+PLS-residual network); a model with any other member (Ridge, a network without PLS) is not
+recalibrated. The moved model's applicability domain is refitted on the spectra it now
+calibrates on.
 """
 
 from __future__ import annotations

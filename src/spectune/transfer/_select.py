@@ -124,7 +124,8 @@ def transfer_model(
         that cannot run (no references, too few standards, no calibration data) is an error;
         by default it is skipped and the table says why. "none" is always tried.
     calibration : Spectra, optional
-        The model's calibration spectra with references (recalibration).
+        The model's calibration spectra with references (recalibration, which applies only
+        when every member of the model has a PLS).
     cv : int
         Folds over the standards; as many as standards (or more) is leave-one-out.
     random_state : int

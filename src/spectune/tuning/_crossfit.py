@@ -15,9 +15,8 @@ stack's weights and calibrate its intervals (:mod:`spectune.tuning._final`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -34,8 +33,8 @@ from spectune.training._network import SpectralNetwork
 from spectune.tuning._materialise import TrialPlan
 from spectune.tuning._trial import Evaluation, TrialRunner, wants_pls_residual
 
-__all__ = ["Candidate", "final_folds", "linear_candidate", "network_candidates",
-           "train_alone"]
+__all__ = ["Candidate", "affordable", "final_folds", "linear_candidate", "linear_candidates",
+           "network_candidates", "train_alone"]
 
 log = logging.getLogger("spectune")
 
@@ -57,16 +56,16 @@ class Candidate:
     kind : {"network", "linear"}
     oof : ndarray of shape (n, n_outputs)
         Out-of-fold predictions (regression) or class probabilities (classification).
-    refit : callable
-        Fits the candidate on every pool spectrum and returns the member to save.
+    member : SpectralNetwork or LinearModel
+        The candidate fitted on every pool spectrum: what is saved if the stack weights it.
     info : dict
-        What the report shows: the trial, its settings, the refit's epoch count.
+        What the report shows: the trial, its settings, its epoch count.
     """
 
     name: str
     kind: str
     oof: np.ndarray
-    refit: Callable[[], Member]
+    member: Member
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -85,11 +84,13 @@ def describe_folds(pool: Spectra, folds: Folds) -> str:
 
 def network_candidates(runner: TrialRunner, trials: Sequence[FrozenTrial], folds: Folds, *,
                        seed: int, n_jobs: int = 1) -> list[Candidate]:
-    """The trials' configurations trained once per fold, in ``n_jobs`` processes.
+    """The trials' configurations trained once per fold and once on the whole pool, all in
+    ``n_jobs`` processes (the longest trainings first, so the processes end together).
 
     Each network trains on one torch thread, wherever it runs (so the numbers do not depend on
-    ``n_jobs``); a configuration that cannot be trained again (it diverges, or predicts NaN) is
-    left out with a warning. Folds and refit train for the trial's epoch count. A
+    ``n_jobs``), for the trial's epoch count; a configuration that cannot be trained again (it
+    diverges, or predicts NaN) is left out with a warning. Every refit is trained alongside the
+    folds, before the stack says which it keeps: an idle process would cost as much. A
     PLS-residual network keeps, in every fold and in the refit, the PLS route and latent
     variables the search tuned it against (refitted on each fold's rows): a PLS chosen anew on
     other rows may take another route and leave the network residuals it never learned.
@@ -99,26 +100,59 @@ def network_candidates(runner: TrialRunner, trials: Sequence[FrozenTrial], folds
     setting = runner.searched_pls_setting() \
         if any(wants_pls_residual(plan, pool) for plan in plans) else None
     epochs = [trial_epochs(t) for t in trials]
-    done = Parallel(n_jobs=n_jobs)(
-        delayed(_fold)(runner, plan, Evaluation(train, np.arange(0)), test, seed, n, setting)
-        for plan, n in zip(plans, epochs, strict=True) for train, test in folds)
-    everything = Evaluation(np.arange(pool.n_samples), np.arange(0))
+    everything = np.arange(pool.n_samples)
+    jobs = [(c, train, test) for c in range(len(trials))
+            for train, test in [*folds, (everything, None)]]
+    jobs.sort(key=lambda job: -_cost(trials[job[0]], epochs[job[0]], len(job[1])))
+    done = dict(zip(
+        [(c, id(train)) for c, train, _ in jobs],
+        Parallel(n_jobs=n_jobs)(
+            delayed(_fold)(runner, plans[c], Evaluation(train, np.arange(0)), test, seed,
+                           epochs[c], setting) for c, train, test in jobs),
+        strict=True))
     candidates = []
     for c, (trial, plan, n) in enumerate(zip(trials, plans, epochs, strict=True)):
-        results = done[c * len(folds):(c + 1) * len(folds)]
-        failed = next((r for r in results if isinstance(r, str)), None)
+        results = [done[c, id(train)] for train, _ in folds]
+        member = done[c, id(everything)]
+        failed = next((r for r in [*results, member] if isinstance(r, str)), None)
         oof = None if failed else _assemble(results, folds, pool.n_samples)
         if failed or not np.isfinite(oof).all():
             log.warning("trial %d is left out of the final stack: %s", trial.number,
                         failed or "a cross-fitted network predicts NaN or inf")
             continue
         candidates.append(Candidate(
-            f"trial {trial.number}", "network", oof,
-            partial(train_alone, runner, plan, everything, seed, n, setting),
+            f"trial {trial.number}", "network", oof, member,
             {"trial": trial.number, "params": dict(trial.params), "epochs": n,
-             "preprocessing": plan.preprocess.name,
-             "n_params": plan.summary.n_params}))
+             "preprocessing": plan.preprocess.name, "n_params": plan.summary.n_params}))
     return candidates
+
+
+def affordable(ranked: Sequence[FrozenTrial], k: int, budget: float, scale: float
+               ) -> tuple[list[FrozenTrial], list[int]]:
+    """The first ``k`` of the ``ranked`` trials whose cross-fitting fits in ``budget`` together,
+    and the numbers of those passed over; the best trial is always taken.
+
+    A trial's cross-fitting costs ``scale`` (folds x pool spectra / the trial's training
+    spectra) times its recorded work per epoch times its epochs: the time budget's measure
+    (multiply-adds x epochs x spectra), so the choice is the same on every machine. A trial
+    without a recorded work costs nothing.
+    """
+    chosen: list[FrozenTrial] = []
+    passed: list[int] = []
+    spent = 0.0
+    for trial in ranked:
+        if len(chosen) == k:
+            break
+        cost = scale * float(trial.user_attrs.get("work", 0.0)) * trial_epochs(trial)
+        if chosen and spent + cost > budget:
+            passed.append(trial.number)
+            log.info("trial %d is passed over for the final stack: cross-fitting it would "
+                     "train %.1f times what the search trained", trial.number,
+                     (spent + cost) / budget)
+            continue
+        chosen.append(trial)
+        spent += cost
+    return chosen, passed
 
 
 def trial_epochs(trial: FrozenTrial) -> int:
@@ -143,23 +177,42 @@ def train_alone(runner: TrialRunner, plan: TrialPlan, evaluation: Evaluation, se
         torch.set_num_threads(threads)
 
 
-def _fold(runner: TrialRunner, plan: TrialPlan, evaluation: Evaluation, test: np.ndarray,
-          seed: int, epochs: int, pls_setting: tuple[str, int] | None) -> np.ndarray | str:
-    """One fold's out-of-fold outputs, or why it failed."""
+def _fold(runner: TrialRunner, plan: TrialPlan, evaluation: Evaluation,
+          test: np.ndarray | None, seed: int, epochs: int,
+          pls_setting: tuple[str, int] | None) -> np.ndarray | SpectralNetwork | str:
+    """One fold's out-of-fold outputs (the network itself for the refit, ``test`` None), or
+    why it failed."""
     try:
         network = train_alone(runner, plan, evaluation, seed, epochs, pls_setting)
     except (SpectuneError, DivergedError, ValueError, RuntimeError) as error:
         return f"{type(error).__name__}: {error}"
-    return _outputs(network, runner.pool[test])
+    return network if test is None else _outputs(network, runner.pool[test])
+
+
+def _cost(trial: FrozenTrial, epochs: int, n_rows: int) -> float:
+    """A training's expected seconds, for the order of the jobs only (never for a choice)."""
+    seconds_per_epoch = trial.user_attrs.get("train_s", 1.0) / max(1, trial.user_attrs.get(
+        "epochs_trained", 1))
+    return seconds_per_epoch * epochs * n_rows
+
+
+def linear_candidates(pool: Spectra, folds: Folds, names: Sequence[str], *, seed: int,
+                      **search: Any) -> tuple[dict[str, FittedBaseline], list[Candidate]]:
+    """The baselines (the linear bars and the report's references, chosen by CV on ``folds``)
+    and the ``names`` among them as nested cross-fitted candidates."""
+    baselines = fit_baselines(pool, folds, random_state=seed, **search)
+    return baselines, [linear_candidate(name, pool, folds, baselines[name], seed=seed, **search)
+                       for name in names]
 
 
 def linear_candidate(name: str, pool: Spectra, folds: Folds, fitted: FittedBaseline, *,
                      seed: int, **search: Any) -> Candidate:
-    """PLS, Ridge or logistic regression: nested out-of-fold predictions, refit = ``fitted``.
+    """PLS, Ridge or logistic regression: nested out-of-fold predictions; its member is
+    ``fitted``, the same choice made on the whole pool (the baseline).
 
     In each fold the route and complexity are chosen again by an inner CV of the fold's
-    training rows, so the out-of-fold error is honest; ``fitted`` is the same choice made on
-    the whole pool (the baseline). ``search``: ``routes``, ``max_components``.
+    training rows, so the out-of-fold error is honest. ``search``: ``routes``,
+    ``max_components``.
     """
     outputs = []
     for train, test in folds:
@@ -170,11 +223,10 @@ def linear_candidate(name: str, pool: Spectra, folds: Folds, fitted: FittedBasel
     oof = _assemble(outputs, folds, pool.n_samples)
     estimator = fitted.model.pipeline_.named_steps["pls"] if name == "pls" \
         else fitted.model.named_steps["model"]
-    return Candidate(
-        name, "linear", oof,
-        partial(LinearModel.from_fitted, name, fitted.route, estimator, pool.X,
-                settings=fitted.settings),
-        {"settings": dict(fitted.settings), "preprocessing": fitted.route})
+    member = LinearModel.from_fitted(name, fitted.route, estimator, pool.X,
+                                     settings=fitted.settings)
+    return Candidate(name, "linear", oof, member,
+                     {"settings": dict(fitted.settings), "preprocessing": fitted.route})
 
 
 def _folds(spectra: Spectra, seed: int) -> Folds:

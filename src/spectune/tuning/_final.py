@@ -3,7 +3,8 @@
 candidates (the best distinct trial configurations, PLS, Ridge; logistic regression for classes)
 -> out-of-fold predictions on one split of the pool (:mod:`spectune.tuning._crossfit`)
 -> stack weights fitted on them (:mod:`spectune.tuning._stack`; the stack may be purely linear)
--> every candidate with weight refitted on the whole pool -> prediction intervals from the
+-> the members with weight (every candidate is also fitted on the whole pool) -> prediction
+intervals from the
 stack's out-of-fold residuals, and the calibration domain (PCA, Hotelling T2 and Q of the pool
 after PLS's chosen route) -> one model folder -> the test set scored once, through that
 folder, after every choice. Nothing here reads the test targets before that last step.
@@ -14,30 +15,32 @@ from __future__ import annotations
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from joblib import Parallel, delayed
 from optuna.trial import FrozenTrial, TrialState
 from threadpoolctl import threadpool_limits
 
 from spectune.data import Spectra
 from spectune.exceptions import SpectuneError
 from spectune.metrics import classification_metrics, regression_metrics
-from spectune.models import ApplicabilityDomain, fit_baselines, pls_cv_curve, score_baseline
+from spectune.models import ApplicabilityDomain, pls_cv_curve, score_baseline
 from spectune.training._conformal import ConformalSet, coverage, predict_interval
 from spectune.training._files import load_model, save_model
 from spectune.tuning._artifacts import write_predictions, write_spectra
 from spectune.tuning._crossfit import (
     Candidate,
+    affordable,
     describe_folds,
     final_folds,
-    linear_candidate,
+    linear_candidates,
     network_candidates,
 )
 from spectune.tuning._stack import combine, select_top_trials, stack_weights
 from spectune.tuning._study import trial_counts
+from spectune.tuning._time_budget import search_work
 
 if TYPE_CHECKING:
     from spectune.tuning._run import Search
@@ -57,8 +60,10 @@ LINEAR = {"regression": ("pls", "ridge"), "classification": ("logistic",)}
 def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
     """Build, save and score the final model; returns metrics.json without its data section.
 
-    The networks of the cross-fitting and the refits train in ``settings.jobs`` processes
-    (default: one per core), each on one thread.
+    The networks of the cross-fitting and their refits train in ``settings.jobs`` processes
+    (default: one per core), each on one thread, while a thread of this process fits the linear
+    candidates. They train at most what the search trained (``affordable``): the final stage
+    costs about what the search did, whatever trial came out best.
     """
     began = time.perf_counter()
     n_jobs = settings.jobs or os.cpu_count() or 1
@@ -66,19 +71,22 @@ def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
     best = best_trial(found)
     folds = final_folds(pool, settings.seed)
     search = {"routes": settings.linear_routes, "max_components": settings.max_components}
-    baselines = fit_baselines(pool, folds, random_state=settings.seed, **search)
-    trials = select_top_trials(found.study, settings.candidates)
-    candidates = network_candidates(found.runner, trials, folds, seed=settings.seed,
-                                    n_jobs=n_jobs) + [
-        linear_candidate(name, pool, folds, baselines[name], seed=settings.seed, **search)
-        for name in LINEAR[pool.task]]
+    scale = len(folds) * pool.n_samples / len(found.evaluations[0].train)
+    trials, passed_over = affordable(select_top_trials(found.study, len(found.study.trials)),
+                                     settings.candidates, search_work(found.study), scale)
+    with ThreadPoolExecutor(max_workers=1) as side:
+        linear = side.submit(linear_candidates, pool, folds, LINEAR[pool.task],
+                             seed=settings.seed, **search)
+        networks = network_candidates(found.runner, trials, folds, seed=settings.seed,
+                                      n_jobs=n_jobs)
+        baselines, linears = linear.result()
+    candidates = networks + linears
     classes = pool.classes if pool.task == "classification" else None
     weights = stack_weights([c.oof for c in candidates], pool.y, task=pool.task,
                             classes=classes)
     stack_oof = combine([c.oof for c in candidates], weights)
     used = [i for i in range(len(candidates)) if np.any(weights[i] > 0)]
-    members = Parallel(n_jobs=min(n_jobs, len(used)))(
-        delayed(candidates[i].refit)() for i in used)
+    members = [candidates[i].member for i in used]
     cv = describe_folds(pool, folds)
     conformal = None if classes is not None else ConformalSet(
         stack_oof, pool.y, f"out-of-fold predictions of the stack ({cv}, {pool.n_samples} "
@@ -102,6 +110,7 @@ def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
             metrics["references"][name] = {**baseline.settings, **scores}
     metrics["candidates"] = [_candidate_row(pool, c, weights[i]) for i, c in enumerate(candidates)]
     metrics["final"] = _final_section(pool, candidates, weights, used, stack_oof, cv, model)
+    metrics["final"]["passed_over"] = passed_over
     metrics["cnn"] = _search_section(found, best)
     metrics["roles"] = data_roles(found, cv, test)
     metrics["domain"] = {"preprocessing": route, "pool": domain.summary(pool.X),

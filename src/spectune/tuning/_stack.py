@@ -2,12 +2,17 @@
 
 Averaging a few good, different models lowers the variance one network trained on a small
 spectral data set carries, and a linear model beside them keeps the stack from losing to it.
-The weights are fitted on out-of-fold predictions (:mod:`spectune.tuning._crossfit`), never on
-the tuning set that chose the networks and never on the test set: non-negative and summing to
-one, per target for regression (least squares), on the probabilities for classes (log loss).
-A weight of zero drops a candidate, so the stack may be purely PLS or purely Ridge; a candidate
-whose weight stays below :data:`MIN_WEIGHT` is dropped too and the rest refitted (on a few tens
-of out-of-fold rows such a share is noise, and a network member costs a full refit).
+The weights are fitted on out-of-fold predictions of calibration+tuning
+(:mod:`spectune.tuning._crossfit`), where no model predicts a spectrum it was trained on, and
+never on the test set: non-negative and summing to one, per target for regression (least
+squares), on the probabilities for classes (log loss). The networks' configurations and epoch
+counts were chosen in the search on the tuning spectra, which are among those rows, so their
+out-of-fold figures lean optimistic (their training is cross-fitted, their selection is not).
+A weight of zero drops a candidate, so the stack may be purely PLS or purely Ridge (purely
+logistic regression for classes); a candidate whose weight stays below :data:`MIN_WEIGHT` is
+dropped too and the weights fitted again without it (on a few tens of out-of-fold rows such a
+share is noise, and a network member costs its weights on disk and its time in every
+prediction).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from spectune.tuning._study import NOT_STARTED
 if TYPE_CHECKING:
     from spectune.tuning._materialise import TrialPlan
 
-__all__ = ["NotStarted", "TimeBudget", "work_per_epoch"]
+__all__ = ["NotStarted", "TimeBudget", "search_work", "work_per_epoch"]
 
 #: Multiply-add equivalents of one mini-batch's fixed cost (Python, optimizer step, kernel
 #: launches). Measured on the 2-core CPU with one thread (spectrapepper, 125 spectra): a 16-unit
@@ -112,6 +112,16 @@ def seconds_per_work(study: optuna.Study) -> float | None:
     A trial's seconds are its training time (``train_s``: without the one-off fits of the
     preprocessing and the PLS baseline) where recorded, else its wall time.
     """
+    seconds, work = _done(study)
+    return seconds / work if work > 0 else None
+
+
+def search_work(study: optuna.Study) -> float:
+    """The work the study's trials trained (the final stage's yardstick)."""
+    return _done(study)[1]
+
+
+def _done(study: optuna.Study) -> tuple[float, float]:
     seconds = work = 0.0
     for t in study.get_trials(deepcopy=False):
         attrs = t.user_attrs
@@ -119,4 +129,4 @@ def seconds_per_work(study: optuna.Study) -> float | None:
                 and "wall_s" in attrs:
             seconds += float(attrs.get("train_s", attrs["wall_s"]))
             work += float(attrs["work"]) * float(attrs["epochs_trained"])
-    return seconds / work if work > 0 else None
+    return seconds, work
