@@ -142,7 +142,9 @@ def test_the_stack_is_fitted_on_out_of_fold_outputs_and_saved_as_fitted(run: dic
     names = [c["name"] for c in metrics["candidates"]]
     assert names[-2:] == ["pls", "ridge"]
     passed = [f"trial {n}" for n in metrics["final"]["passed_over"]]  # over the search's work
-    assert len(names) - 2 + len(passed) == 2 and not set(passed) & set(names)  # 2 candidates
+    networks = len(names) - 2  # --candidates 2 of 3 trials, as far as the search's work allows
+    assert networks == 2 or (networks >= 1 and networks + len(passed) == 3)
+    assert not set(passed) & set(names)
     weights = np.array([c["weight"] for c in metrics["candidates"]])
     assert (weights >= 0).all() and weights.sum(axis=0) == pytest.approx(1.0)
     model = load_model(out / "model")
