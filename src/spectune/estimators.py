@@ -23,9 +23,7 @@ from spectune.data import Spectra
 from spectune.exceptions import NotFittedError as SpectuneNotFittedError
 from spectune.models._arch_params import PassosCNN
 from spectune.preprocess._spec import PreprocessingSpec
-from spectune.training import TrainConfig
-from spectune.training._files import save_model
-from spectune.training._network import fit_network
+from spectune.training import TrainConfig, fit_network, save_model
 
 __all__ = [
     "AutoSpectralClassifier",
@@ -293,7 +291,7 @@ class _AutoSpectral(BaseEstimator):
 
     def fit(self, X: npt.ArrayLike | Spectra, y: npt.ArrayLike | None = None) -> _AutoSpectral:
         """Tune on ``X`` (calibration/tuning split inside); the final model as ``spectune tune``."""
-        from spectune.training._files import load_model
+        from spectune.training import load_model
         from spectune.tuning import TuneSettings
         from spectune.tuning._run import tune
 

@@ -8,7 +8,7 @@ import torch
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.pipeline import Pipeline
 
-from spectune.analysis._explain import (
+from spectune.analysis import (
     GradCamInfo,
     explain,
     explain_groups,

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import sklearn.metrics as skm
 
-from spectune.analysis._explain import GradCamInfo, PLSCoefficientsInfo
-from spectune.analysis._model_plots import (
+from spectune.analysis import (
+    GradCamInfo,
+    PLSCoefficientsInfo,
     get_comparison_info,
     get_confusion_info,
     get_pred_obs_info,

@@ -199,6 +199,17 @@ ROWS = [
          r"argument --test-size: 1\.5 is not a fraction strictly between 0 and 1"),
     _row("tune-size-1.5", [*TUNE, "--tune-size", "1.5", "--out", "run"],
          r"argument --tune-size: 1\.5 is not a fraction strictly between 0 and 1"),
+    _row("tune-two-groups-left", ["tune", "groups.csv", "--target", "y", "--group-column", "g",
+                                  *QUICK_TUNE, "--out", "run"],
+         r"groups\.csv: the final model is cross-fitted on the calibration\+tuning spectra and "
+         r"needs at least 3 groups \(--group-column\) there; found 2\. Give more spectra or "
+         r"groups\.",
+         setup=(_frame("groups.csv", lambda f: f.assign(g=np.arange(len(f)) % 3)),)),
+    _row("tune-rare-class", ["tune", "classes.csv", "--target", "c", *QUICK_TUNE, "--out", "run"],
+         r"classes\.csv: .* needs at least 3 spectra of every class \(the rarest: 'rare'\) "
+         r"there; found 2\. Give more spectra\.",
+         setup=(_frame("classes.csv", lambda f: f.drop(columns="y").assign(
+             c=np.where(np.arange(len(f)) < 2, "rare", "common"))),)),
     _row("cv-1", [*BASE, "--cv", "1", "--out", "run"],
          r"argument --cv: 1 is out of range; give an integer >= 2"),
     _row("cv-folds-1", [*TUNE, "--cv-folds", "1", "--out", "run"],

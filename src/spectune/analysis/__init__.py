@@ -10,14 +10,11 @@ from spectune.analysis._convergence import ConvergenceInfo, get_convergence_info
 from spectune.analysis._domain_plot import DomainInfo, get_domain_info, plot_domain
 from spectune.analysis._explain import (
     GradCamInfo,
-    PLSCoefficientsInfo,
     explain,
     explain_groups,
-    get_pls_coefficients_info,
     grad_cam,
     input_attribution,
     split_routes,
-    vip_scores,
 )
 from spectune.analysis._figures import save_figure
 from spectune.analysis._importance import (
@@ -32,26 +29,25 @@ from spectune.analysis._model_plots import (
     ComparisonInfo,
     ConfusionInfo,
     PredObsInfo,
-    SpectraInfo,
     TrainingCurvesInfo,
     get_comparison_info,
     get_confusion_info,
     get_pred_obs_info,
-    get_spectra_info,
     get_training_curves_info,
     plot_comparison,
     plot_confusion,
-    plot_explanation,
     plot_pred_obs,
-    plot_spectra,
     plot_training_curves,
 )
 from spectune.analysis._parallel import ParallelInfo, get_parallel_info, plot_parallel
 from spectune.analysis._pls_plots import (
+    PLSCoefficientsInfo,
     PLSCurveInfo,
+    get_pls_coefficients_info,
     get_pls_curve_info,
     plot_pls_coefficients,
     plot_pls_curve,
+    vip_scores,
 )
 from spectune.analysis._report import load_run, write_report
 from spectune.analysis._search_plots import (
@@ -62,6 +58,12 @@ from spectune.analysis._search_plots import (
     get_slice_info,
     plot_history,
     plot_slices,
+)
+from spectune.analysis._spectra_plots import (
+    SpectraInfo,
+    get_spectra_info,
+    plot_explanation,
+    plot_spectra,
 )
 
 __all__ = [

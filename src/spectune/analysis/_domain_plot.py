@@ -15,8 +15,8 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from spectune.analysis._figures import save_figure
-from spectune.analysis._model_plots import SET_COLOURS, _figure
+from spectune.analysis._figures import grid_figure, save_figure
+from spectune.analysis._model_plots import SET_COLOURS
 from spectune.models import ApplicabilityDomain
 
 __all__ = ["DomainInfo", "get_domain_info", "plot_domain"]
@@ -55,7 +55,7 @@ def get_domain_info(
 
 def plot_domain(info: DomainInfo, path: str | Path) -> list[Path]:
     """Q against T2 per set, the two limits dashed; outside spectra counted in the legend."""
-    figure, axes = _figure(1, 1, 6.0, 4.6)
+    figure, axes = grid_figure(1, 1, 6.0, 4.6)
     ax = axes[0, 0]
     for k, (name, t2) in enumerate(info.t2.items()):
         outside = int((~info.in_domain[name]).sum())

@@ -1,10 +1,11 @@
-"""Which wavelengths a model uses: 1-D grad-CAM, input attributions, PLS coefficients and VIP.
+"""Which wavelengths a network uses: 1-D grad-CAM and input attributions, per route.
 
 Every explanation ends as one curve per preprocessing route against the wavelength axis, so a
 chemometrician can lay it over the spectra: a network fed ``R`` concatenated routes sees an
 input of ``R * P`` points, and route ``r`` fills points ``r*P .. (r+1)*P`` (Passos & Mishra
 2022); stacked routes are channels of one ``P``-point input (Shen & Viscarra Rossel 2021).
-:func:`split_routes` does that mapping once for every explanation and figure.
+:func:`split_routes` does that mapping once for every explanation and figure (PLS's
+coefficients and VIP too: :mod:`spectune.analysis._pls_plots`).
 """
 
 from __future__ import annotations
@@ -17,25 +18,19 @@ import numpy as np
 import numpy.typing as npt
 import torch
 import torch.nn.functional as F
-from sklearn.cross_decomposition import PLSRegression
-from sklearn.pipeline import Pipeline
 
 from spectune.data import Spectra
-from spectune.preprocess import ConcatenateRoutes
 
 if TYPE_CHECKING:
-    from spectune.training._network import SpectralNetwork
+    from spectune.training import SpectralNetwork
 
 __all__ = [
     "GradCamInfo",
-    "PLSCoefficientsInfo",
     "explain",
     "explain_groups",
-    "get_pls_coefficients_info",
     "grad_cam",
     "input_attribution",
     "split_routes",
-    "vip_scores",
 ]
 
 Method = Literal["auto", "grad_cam", "hires_cam", "integrated_gradients", "gradient_x_input"]
@@ -70,32 +65,6 @@ class GradCamInfo(NamedTuple):
     method: str
     target: int
     n_samples: int
-
-
-class PLSCoefficientsInfo(NamedTuple):
-    """PLS regression coefficients and VIP scores against the (preprocessed) wavelength axis.
-
-    Attributes
-    ----------
-    wavelengths : ndarray of shape (P,)
-    coef : ndarray of shape (n_targets, R, P)
-        ``coef_`` of the PLSRegression (one row per target, or per class for PLS-DA), split per
-        route; they multiply the *preprocessed*, mean-centred spectra.
-    vip : ndarray of shape (R, P)
-        Wold's VIP; the mean of VIP² is 1, so VIP > 1 marks an above-average variable.
-    route_names, target_names : tuple of str
-    axis_label : str
-        Says when the axis is that of preprocessed spectra (derivatives, SNV...).
-    n_components : int
-    """
-
-    wavelengths: np.ndarray
-    coef: np.ndarray
-    vip: np.ndarray
-    route_names: tuple[str, ...]
-    target_names: tuple[str, ...]
-    axis_label: str
-    n_components: int
 
 
 def split_routes(
@@ -299,58 +268,6 @@ def explain_groups(
                 groups.append((label, members, target))
     return [(label, explain(network, X3[members], target=code, method=method, wavelengths=wl))
             for label, members, code in groups]
-
-
-def vip_scores(pls: PLSRegression) -> np.ndarray:
-    """Wold's variable importance in projection of a fitted :class:`PLSRegression`.
-
-    ``VIP_j = sqrt(p * sum_a SS_a (w_ja / ||w_a||)^2 / sum_a SS_a)`` with
-    ``SS_a = ||q_a||^2 ||t_a||^2``, the part of Y's sum of squares component ``a`` explains
-    (w: ``x_weights_``, t: ``x_scores_``, q: ``y_loadings_``; Wold et al. 2001).
-    """
-    w, t, q = pls.x_weights_, pls.x_scores_, pls.y_loadings_
-    ss = (q**2).sum(axis=0) * (t**2).sum(axis=0)  # [A]
-    w_norm = w / np.linalg.norm(w, axis=0, keepdims=True)
-    return np.sqrt(w.shape[0] * (w_norm**2 @ ss) / ss.sum())
-
-
-def get_pls_coefficients_info(
-    model: Any,
-    *,
-    wavelengths: npt.ArrayLike | None = None,
-    target_names: Sequence[str] | None = None,
-    axis: str = "wavelength",
-) -> PLSCoefficientsInfo:
-    """Coefficients and VIP of a fitted PLS baseline, per route, against the wavelengths
-    (``axis`` names them: "wavenumber (cm-1)", ...).
-
-    ``model`` is a fitted ``PLSRegressionCV`` / ``PLSDAClassifierCV`` (their ``pipeline_``), a
-    Pipeline ending in ``PLSRegression``, or a ``PLSRegression``.
-    """
-    pipeline = getattr(model, "pipeline_", model)
-    pls = pipeline.steps[-1][1] if isinstance(pipeline, Pipeline) else pipeline
-    if not isinstance(pls, PLSRegression) or not hasattr(pls, "coef_"):
-        raise ValueError(f"expected a fitted PLS model or a Pipeline ending in PLSRegression; "
-                         f"got {type(model).__name__}.")
-    coef = np.asarray(pls.coef_)  # [n_targets, n_features]
-    wl = np.arange(coef.shape[1], dtype=float) if wavelengths is None \
-        else np.asarray(wavelengths, dtype=float)
-    combiner = next((step for _, step in getattr(pipeline, "steps", ())
-                     if isinstance(step, ConcatenateRoutes)), None)
-    if combiner is not None:
-        routes = tuple(combiner.route_names_)
-    else:
-        routes = (getattr(model, "preprocessing_", "raw" if pipeline is pls else "preprocessed"),)
-    names, coefs = split_routes(coef[:, None, :], routes, "concat", len(wl))  # [R, T, 1, P]
-    _, vip = split_routes(vip_scores(pls)[None], routes, "concat", len(wl))  # [R, 1, P]
-    classes = getattr(model, "classes_", None)
-    if target_names is None:
-        target_names = [str(c) for c in classes] if classes is not None \
-            else [f"y{j}" for j in range(len(coef))]
-    preprocessed = any(name not in ("raw", "refl") for name in names)
-    axis = f"{axis} (preprocessed spectra)" if preprocessed else axis
-    return PLSCoefficientsInfo(wl, np.moveaxis(coefs[:, :, 0], 0, 1), vip[:, 0], names,
-                               tuple(target_names), axis, int(pls.n_components))
 
 
 def _prepare(network: SpectralNetwork, X: Any, wavelengths: Any, target: int

@@ -1,4 +1,4 @@
-"""Figures about a trained model: training curves, predictions, PLS vs CNN, spectra, explanations.
+"""Figures about a trained model: training curves, predictions, PLS vs CNN, confusion.
 
 As in Optuna's visualisation modules, each figure is a tested ``get_<plot>_info(...)`` returning
 plain arrays and a thin ``plot_<plot>(info, path)`` that only hands them to matplotlib and writes
@@ -17,35 +17,26 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import confusion_matrix
 
-from spectune.analysis._explain import GradCamInfo, _raw, split_routes
-from spectune.analysis._figures import save_figure
-from spectune.data import Spectra
+from spectune.analysis._figures import grid_figure, save_figure
 from spectune.exceptions import DataError
 from spectune.metrics import classification_metrics, regression_metrics
-from spectune.preprocess._spec import PreprocessingSpec
-from spectune.training._history import History
-from spectune.training._network import SpectralNetwork, as_3d
+from spectune.training import History
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 __all__ = [
     "ComparisonInfo",
     "ConfusionInfo",
     "PredObsInfo",
-    "SpectraInfo",
     "TrainingCurvesInfo",
     "get_comparison_info",
     "get_confusion_info",
     "get_pred_obs_info",
-    "get_spectra_info",
     "get_training_curves_info",
     "plot_comparison",
     "plot_confusion",
-    "plot_explanation",
     "plot_pred_obs",
-    "plot_spectra",
     "plot_training_curves",
 ]
 
@@ -98,23 +89,6 @@ class ComparisonInfo(NamedTuple):
     model_names: tuple[str, ...]
     pred_obs: PredObsInfo | None
     scores: dict[str, dict[str, float]]
-
-
-class SpectraInfo(NamedTuple):
-    """Spectra per panel (raw channel, or preprocessing route): mean, sd and sampled curves.
-
-    ``curves`` ``[panels, k, P]`` are the same ``k`` samples in every panel, coloured by
-    ``colour_values`` (their target or class; None without y).
-    """
-
-    wavelengths: np.ndarray
-    panel_names: tuple[str, ...]
-    mean: np.ndarray
-    sd: np.ndarray
-    curves: np.ndarray
-    colour_values: np.ndarray | None
-    colour_kind: str | None  # "continuous", "classes" or None
-    title: str
 
 
 def get_training_curves_info(
@@ -202,53 +176,12 @@ def get_comparison_info(
     return ComparisonInfo(task, names, info, scores)
 
 
-def get_spectra_info(
-    X: Spectra | npt.ArrayLike,
-    *,
-    preprocessing: PreprocessingSpec | SpectralNetwork | None = None,
-    wavelengths: npt.ArrayLike | None = None,
-    y: npt.ArrayLike | None = None,
-    target: int = 0,
-    n_curves: int = 20,
-    random_state: int | None = 0,
-) -> SpectraInfo:
-    """The spectra against the wavelengths: one panel per raw channel, or per route.
-
-    Without ``preprocessing``: the raw spectra. With it: each preprocessing route (each route
-    and raw channel), before the column standardisation, which would make every point mean 0
-    and sd 1. A network's fitted routes are used as they are; a :class:`PreprocessingSpec` is
-    fitted on ``X`` (give the calibration set, as training does). ``y`` (default ``X.y``)
-    colours ``n_curves`` sampled curves; string or integer labels are taken as classes.
-    """
-    X3, wl = _raw(X, wavelengths)
-    if preprocessing is None:
-        names = tuple(X.channel_names) if isinstance(X, Spectra) and X.channel_names else \
-            tuple(["raw"] if X3.shape[1] == 1 else [f"channel {c}" for c in range(X3.shape[1])])
-        return _spectra_info(np.moveaxis(X3, 1, 0), wl, names, X, y, target, n_curves,
-                             random_state, "Raw spectra")
-    layout = X3[:, 0, :] if X3.shape[1] == 1 else X3  # as the routes were fitted
-    if isinstance(preprocessing, SpectralNetwork):
-        spec = preprocessing.preprocessing
-        out = preprocessing.transformer.named_steps["routes"].transform(layout)
-    else:
-        spec = preprocessing
-        out = spec.build().named_steps["routes"].fit_transform(layout)
-    routes, split = split_routes(as_3d(out), spec.routes, spec.combine, len(wl))  # [R, n, C, P]
-    channels = split.shape[2]
-    names = tuple(r if channels == 1 else f"{r}/channel {c}" for r in routes
-                  for c in range(channels))
-    panels = np.moveaxis(split, 2, 1).reshape(len(names), len(X3), len(wl))
-    return _spectra_info(panels, wl, names, X, y, target, n_curves, random_state,
-                         f"Preprocessing routes ({spec.combine})" if len(routes) > 1
-                         else f"Preprocessing: {routes[0]}")
-
-
 def plot_training_curves(
     infos: TrainingCurvesInfo | Sequence[TrainingCurvesInfo], path: str | Path
 ) -> list[Path]:
     """One panel per run (e.g. best trial, refit): calibration and tuning loss, LR on the right."""
     infos = [infos] if isinstance(infos, TrainingCurvesInfo) else list(infos)
-    figure, axes = _figure(1, len(infos), 5.0, 3.8)
+    figure, axes = grid_figure(1, len(infos), 5.0, 3.8)
     for ax, info in zip(axes[0], infos, strict=True):
         lines = ax.plot(info.epochs, info.train_loss, color="C0", label="calibration loss")
         if np.isfinite(info.val_loss).any():
@@ -271,7 +204,7 @@ def plot_training_curves(
 def plot_pred_obs(info: PredObsInfo, path: str | Path, *, title: str = "") -> list[Path]:
     """Predicted vs observed with the 1:1 line (top) and residuals against the predicted
     values (bottom, where a trend or a funnel shows), per target."""
-    figure, axes = _figure(2, len(info.target_names), 4.2, 3.6)
+    figure, axes = grid_figure(2, len(info.target_names), 4.2, 3.6)
     for j, target in enumerate(info.target_names):
         top, bottom = axes[0, j], axes[1, j]
         for k, (name, true) in enumerate(info.observed.items()):
@@ -292,7 +225,7 @@ def plot_pred_obs(info: PredObsInfo, path: str | Path, *, title: str = "") -> li
 
 def plot_confusion(info: ConfusionInfo, path: str | Path) -> list[Path]:
     """Counts and row-normalised confusion matrices side by side."""
-    figure, axes = _figure(1, 2, 4.6, 4.2)
+    figure, axes = grid_figure(1, 2, 4.6, 4.2)
     labels = [str(label) for label in info.labels]
     for ax, values, fmt, title in ((axes[0, 0], info.counts, "d", "counts"),
                                    (axes[0, 1], info.normalised, ".2f", "row-normalised")):
@@ -309,7 +242,7 @@ def plot_confusion(info: ConfusionInfo, path: str | Path) -> list[Path]:
 def plot_comparison(info: ComparisonInfo, path: str | Path) -> list[Path]:
     """Regression: predicted vs observed per model (rows: targets). Classes: score bars."""
     if info.pred_obs is None:
-        figure, axes = _figure(1, 1, 6.0, 4.0)
+        figure, axes = grid_figure(1, 1, 6.0, 4.0)
         ax, width = axes[0, 0], 0.8 / len(info.model_names)
         for k, model in enumerate(info.model_names):
             values = [info.scores[model][s] for s in CLASSIFICATION_SCORES]
@@ -320,7 +253,7 @@ def plot_comparison(info: ComparisonInfo, path: str | Path) -> list[Path]:
         ax.legend()
         return save_figure(figure, path)
     po = info.pred_obs
-    figure, axes = _figure(len(po.target_names), len(info.model_names), 4.2, 4.0)
+    figure, axes = grid_figure(len(po.target_names), len(info.model_names), 4.2, 4.0)
     for j, target in enumerate(po.target_names):
         for k, model in enumerate(info.model_names):
             ax = axes[j, k]
@@ -330,94 +263,6 @@ def plot_comparison(info: ComparisonInfo, path: str | Path) -> list[Path]:
             ax.set_title(f"{model}, {target}{_scores_text(po.metrics[model][j])}",
                          fontsize="medium")
     return save_figure(figure, path)
-
-
-def plot_spectra(info: SpectraInfo, path: str | Path, *, xlabel: str = "wavelength"
-                 ) -> list[Path]:
-    """One panel per raw channel or route: mean ± sd and the sampled curves, by target/class."""
-    from matplotlib import colormaps
-    from matplotlib.colors import Normalize
-
-    figure, axes = _figure(len(info.panel_names), 1, 7.0, 2.6)
-    values = np.asarray([] if info.colour_values is None else info.colour_values)
-    norm = None
-    if info.colour_kind == "continuous":
-        norm = Normalize(float(np.min(values)), float(np.max(values)))
-    classes = np.unique(values).tolist() if info.colour_kind == "classes" else []
-    for r, name in enumerate(info.panel_names):
-        ax = axes[r, 0]
-        for i, curve in enumerate(info.curves[r]):
-            colour: Any
-            if norm is not None:
-                colour = colormaps["viridis"](norm(values[i]))
-            else:
-                colour = f"C{classes.index(values[i]) % 10}" if classes else "0.6"
-            ax.plot(info.wavelengths, curve, color=colour, lw=0.7, alpha=0.8)
-        ax.plot(info.wavelengths, info.mean[r], color="k", lw=1.5, label="mean")
-        ax.fill_between(info.wavelengths, info.mean[r] - info.sd[r], info.mean[r] + info.sd[r],
-                        color="k", alpha=0.15, label="mean ± sd")
-        ax.set(title=f"{info.title}: {name}" if len(info.panel_names) > 1 else info.title,
-               ylabel=name)
-        ax.legend(fontsize="small", loc="upper right")
-    axes[-1, 0].set_xlabel(xlabel)
-    if norm is not None:
-        from matplotlib.cm import ScalarMappable
-
-        figure.colorbar(ScalarMappable(norm, "viridis"), ax=axes[:, 0].tolist(), label="y")
-    elif classes:
-        handles = [axes[0, 0].plot([], [], color=f"C{k % 10}")[0] for k in range(len(classes))]
-        axes[0, 0].legend(handles, [str(c) for c in classes], fontsize="small", title="class")
-    return save_figure(figure, path)
-
-
-def plot_explanation(
-    explanations: GradCamInfo | Sequence[tuple[str, GradCamInfo]], path: str | Path, *,
-    xlabel: str = "wavelength",
-) -> list[Path]:
-    """The relevance (shaded, right axis) over the mean raw spectrum; rows are groups (classes
-    or target tertiles), columns are the preprocessing routes the network was fed."""
-    groups = [("all samples", explanations)] if isinstance(explanations, GradCamInfo) \
-        else list(explanations)
-    routes = groups[0][1].route_names
-    figure, axes = _figure(len(groups), len(routes), 4.6, 2.8)
-    for g, (label, info) in enumerate(groups):
-        for r, route in enumerate(info.route_names):
-            ax = axes[g, r]
-            for spectrum in info.mean_spectrum:
-                ax.plot(info.wavelengths, spectrum, color="k", lw=1.0)
-            cam_ax = ax.twinx()
-            cam_ax.fill_between(info.wavelengths, 0.0, info.cam[r], color="C3", alpha=0.35)
-            cam_ax.set_ylim(0.0, 1.05)
-            ax.set_title(f"{label} (n={info.n_samples}), route {route}", fontsize="medium")
-            ax.set(xlabel=xlabel, ylabel="mean spectrum")
-            cam_ax.set_ylabel(info.method.replace("_", " "))
-    return save_figure(figure, path)
-
-
-def _spectra_info(panels: np.ndarray, wl: np.ndarray, names: tuple[str, ...], X: Any,
-                  y: Any, target: int, n_curves: int, random_state: int | None,
-                  title: str) -> SpectraInfo:
-    """Mean, sd and ``n_curves`` sampled curves of ``panels`` ``[R, n, P]``."""
-    n = panels.shape[1]
-    if isinstance(n_curves, bool) or not isinstance(n_curves, int) or n_curves < 0:
-        raise ValueError(f"n_curves must be an integer >= 0; got {n_curves!r}.")
-    chosen = np.sort(np.random.default_rng(random_state).choice(n, min(n_curves, n),
-                                                                replace=False))
-    kind = None
-    if y is None and isinstance(X, Spectra):
-        y = X.y
-    if y is not None and len(chosen):
-        y = np.asarray(y)
-        if len(y) != n:
-            raise ValueError(f"y has {len(y)} values for {n} spectra; give one per spectrum.")
-        classes = y.dtype.kind not in "fc" or (isinstance(X, Spectra)
-                                                and X.task == "classification")
-        y = y if classes else y.reshape(n, -1)[:, target]
-        y, kind = y[chosen], "classes" if classes else "continuous"
-    else:
-        y = None  # no curve to colour
-    sd = panels.std(axis=1, ddof=1) if n > 1 else np.zeros_like(panels[:, 0])
-    return SpectraInfo(wl, names, panels.mean(axis=1), sd, panels[:, chosen], y, kind, title)
 
 
 def _floats(values: Sequence[Any]) -> np.ndarray:
@@ -432,10 +277,3 @@ def _one_to_one(ax: Axes, limits: np.ndarray) -> None:
     """The 1:1 line over ``limits``, and equal axes covering them."""
     ax.plot(limits, limits, color="k", lw=0.8, ls="--", label="1:1")
     ax.set(xlim=limits, ylim=limits, xlabel="observed", ylabel="predicted", aspect="equal")
-
-
-def _figure(rows: int, cols: int, width: float, height: float) -> tuple[Figure, np.ndarray]:
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width * cols, height * rows), layout="constrained")
-    return figure, np.asarray(figure.subplots(rows, cols, squeeze=False))

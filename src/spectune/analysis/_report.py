@@ -33,7 +33,7 @@ from spectune.analysis import _report_search as search_parts
 from spectune.analysis import _report_sections as parts
 from spectune.analysis._report_html import Figures, Section, note, page
 from spectune.exceptions import SpectuneError
-from spectune.training._files import JSON_NAME, SavedModel, load_model
+from spectune.training import JSON_NAME, SavedModel, load_model
 from spectune.tuning._artifacts import PREDICTIONS, SPECTRA, load_spectra_arrays
 from spectune.tuning._storage import open_storage, public_url
 

@@ -13,14 +13,16 @@ import numpy as np
 
 from spectune.analysis import _model_plots as plots
 from spectune.analysis import _pls_plots as pls_plots
-from spectune.analysis._explain import CAPTUM_INSTALL, explain_groups, get_pls_coefficients_info
+from spectune.analysis._explain import CAPTUM_INSTALL, explain_groups
+from spectune.analysis._pls_plots import get_pls_coefficients_info
 from spectune.analysis._report_html import Figures, Section, fmt, kv_table, note, para, table
 from spectune.analysis._report_sections import network_members
+from spectune.analysis._spectra_plots import plot_explanation
 from spectune.models import pls_pipeline, validate_arch
 
 if TYPE_CHECKING:
     from spectune.analysis._report import RunFolder
-    from spectune.training._network import SpectralNetwork
+    from spectune.training import SpectralNetwork
 
 __all__ = ["explanations", "model"]
 
@@ -226,7 +228,7 @@ def _explain_network(run: RunFolder, figures: Figures, network: SpectralNetwork,
                                "not installed, so the network is not explained.")]
         name = "" if run.task == "classification" else f", target {run.target_names[target]}"
         out.append(figures.draw(f"explanation_{target}",
-                                partial(plots.plot_explanation, groups, xlabel=run.axis_label),
+                                partial(plot_explanation, groups, xlabel=run.axis_label),
                                 caption=f"Where the final network looks{name}: relevance "
                                         "(shaded) over the mean spectrum, per group and route"))
     return out

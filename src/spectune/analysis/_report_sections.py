@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from spectune.analysis._domain_plot import get_domain_info, plot_domain
-from spectune.analysis._model_plots import get_spectra_info, plot_spectra
 from spectune.analysis._report_html import Figures, Section, esc, fmt, kv_table, note, para, table
+from spectune.analysis._spectra_plots import get_spectra_info, plot_spectra
 from spectune.metrics import REGRESSION_KEYS
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from spectune.analysis._report import RunFolder
-    from spectune.training._network import SpectralNetwork
+    from spectune.training import SpectralNetwork
 
 __all__ = [
     "data", "network_members", "reproduce", "table_models", "verdict", "verdict_sentence",

@@ -21,8 +21,7 @@ from spectune.metrics import classification_metrics, regression_metrics
 from spectune.models import ApplicabilityDomain, ArchSpec, outside_warning
 from spectune.models._arch_params import MLP, PassosCNN, ShenCNN
 from spectune.preprocess._spec import PreprocessingSpec
-from spectune.training import TrainConfig
-from spectune.training._files import save_model
+from spectune.training import TrainConfig, save_model
 
 _PRESETS = {"passos": PassosCNN, "shen": ShenCNN, "mlp": MLP}
 log = logging.getLogger("spectune")

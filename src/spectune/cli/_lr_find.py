@@ -25,8 +25,7 @@ from spectune.cli._options import fraction, integer, non_negative
 from spectune.data import Spectra, split_cal_tune
 from spectune.exceptions import SpectuneError
 from spectune.models import build_model, resolve_arch
-from spectune.training import LRRangeResult, lr_range_test
-from spectune.training._network import as_3d
+from spectune.training import LRRangeResult, as_3d, lr_range_test
 
 log = logging.getLogger("spectune")
 

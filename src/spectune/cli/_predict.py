@@ -27,8 +27,7 @@ from spectune.data._sources import TABLE_SUFFIXES
 from spectune.data._validate import spectral_columns
 from spectune.exceptions import SpectuneError
 from spectune.models._domain import DOMAIN_WARNING, outside_warning
-from spectune.training._conformal import predict_interval
-from spectune.training._files import load_model
+from spectune.training import load_model, predict_interval
 
 if TYPE_CHECKING:
     from spectune.models import ApplicabilityDomain

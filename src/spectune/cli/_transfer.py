@@ -15,7 +15,7 @@ from spectune.cli._common import add_input_arguments
 from spectune.cli._options import integer
 from spectune.data import Spectra, align_to_grid, read_input
 from spectune.exceptions import DataError
-from spectune.training._files import SavedModel, load_model, save_model
+from spectune.training import SavedModel, load_model, save_model
 from spectune.transfer import (
     METHODS,
     check_movable,

@@ -22,9 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from spectune.training import Callback, TrainConfig, train
-from spectune.training._files import Member, SavedModel
-from spectune.training._network import SpectralNetwork
+from spectune.training import Callback, Member, SavedModel, SpectralNetwork, TrainConfig, train
 from spectune.transfer._methods import Context, Method, Setting
 from spectune.transfer._standards import Standards
 

@@ -27,8 +27,7 @@ from chemotools.adaptation import (
 from sklearn.base import TransformerMixin
 
 from spectune.data import Spectra
-from spectune.training._files import SavedModel
-from spectune.training._transfer_map import TransferMap
+from spectune.training import SavedModel, TransferMap
 from spectune.transfer._standards import Standards
 
 __all__ = ["Context", "DirectStandardisation", "Method", "NoCorrection",

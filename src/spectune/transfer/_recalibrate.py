@@ -22,8 +22,7 @@ import numpy as np
 from sklearn.base import clone
 
 from spectune.models import LinearModel, pls_pipeline
-from spectune.training._files import Member, SavedModel
-from spectune.training._network import SpectralNetwork
+from spectune.training import Member, SavedModel, SpectralNetwork
 from spectune.transfer._methods import Context, Method, Setting
 from spectune.transfer._standards import Standards
 

@@ -25,8 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from spectune.data import Spectra
 from spectune.exceptions import DataError
-from spectune.training._files import SavedModel
-from spectune.training._transfer_map import TransferMap
+from spectune.training import SavedModel, TransferMap
 from spectune.transfer._finetune import FineTuning
 from spectune.transfer._methods import (
     Context,

@@ -26,14 +26,13 @@ from optuna.trial import FrozenTrial
 from threadpoolctl import threadpool_limits
 
 from spectune.data import Spectra, cv_splitter
-from spectune.exceptions import SpectuneError
+from spectune.exceptions import DataError, SpectuneError
 from spectune.models import FittedBaseline, LinearModel, fit_baselines
-from spectune.training import DivergedError
-from spectune.training._network import SpectralNetwork
+from spectune.training import DivergedError, SpectralNetwork
 from spectune.tuning._materialise import TrialPlan
 from spectune.tuning._trial import Evaluation, TrialRunner, wants_pls_residual
 
-__all__ = ["Candidate", "affordable", "final_folds", "linear_candidate", "linear_candidates",
+__all__ = ["Candidate", "affordable", "check_cross_fitting", "final_folds", "linear_candidate", "linear_candidates",
            "network_candidates", "train_alone"]
 
 log = logging.getLogger("spectune")
@@ -229,11 +228,35 @@ def linear_candidate(name: str, pool: Spectra, folds: Folds, fitted: FittedBasel
                      {"settings": dict(fitted.settings), "preprocessing": fitted.route})
 
 
+def check_cross_fitting(pool: Spectra) -> None:
+    """Refuse, before the search, a pool too small to cross-fit: the final model needs 3 units
+    (spectra, groups, or spectra of the rarest class), 2 in each fold's training part for the
+    linear models' inner CV."""
+    units, what = _units_of(pool)
+    if units < 3:
+        raise DataError(
+            f"{pool.source}: the final model is cross-fitted on the calibration+tuning spectra "
+            f"and needs at least 3 {what} there; found {units}. Give more spectra"
+            + (" or groups." if pool.groups is not None else "."))
+
+
 def _folds(spectra: Spectra, seed: int) -> Folds:
-    units = len(np.unique(spectra.groups)) if spectra.groups is not None else spectra.n_samples
+    units, _ = _units_of(spectra)
     splitter = cv_splitter(spectra, n_splits=min(N_FOLDS, units), random_state=seed)
     X = spectra.X.reshape(spectra.n_samples, -1)
     return [(np.asarray(a), np.asarray(b)) for a, b in splitter.split(X, spectra.y, spectra.groups)]
+
+
+def _units_of(spectra: Spectra) -> tuple[int, str]:
+    """What the folds split: groups, the rarest class's spectra (stratified), or spectra."""
+    if spectra.groups is not None:
+        return len(np.unique(spectra.groups)), "groups (--group-column)"
+    if spectra.task == "classification":
+        labels, counts = np.unique(np.asarray(spectra.y).ravel(), return_counts=True)
+        rarest = labels[np.argmin(counts)]
+        rarest = rarest.item() if isinstance(rarest, np.generic) else rarest
+        return int(counts.min()), f"spectra of every class (the rarest: {rarest!r})"
+    return spectra.n_samples, "spectra"
 
 
 def _outputs(member: Member, spectra: Spectra) -> np.ndarray:

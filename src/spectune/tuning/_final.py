@@ -27,8 +27,7 @@ from spectune.data import Spectra
 from spectune.exceptions import SpectuneError
 from spectune.metrics import classification_metrics, regression_metrics
 from spectune.models import ApplicabilityDomain, pls_cv_curve, score_baseline
-from spectune.training._conformal import ConformalSet, coverage, predict_interval
-from spectune.training._files import load_model, save_model
+from spectune.training import ConformalSet, coverage, load_model, predict_interval, save_model
 from spectune.tuning._artifacts import write_predictions, write_spectra
 from spectune.tuning._crossfit import (
     Candidate,

@@ -43,8 +43,15 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from spectune.models import ArchSummary
-from spectune.training import TrainConfig, TrainingPruned, resolve_device
-from spectune.training._augment import augmenter_from_params
+from spectune.training import (
+    MemberOutcome,
+    PopulationTrainer,
+    TrainConfig,
+    TrainingPruned,
+    augmenter_from_params,
+    population_key,
+    resolve_device,
+)
 from spectune.training._network import (
     NetworkInputs,
     SpectralNetwork,
@@ -52,7 +59,6 @@ from spectune.training._network import (
     finish_network,
     prepare_inputs,
 )
-from spectune.training._population import MemberOutcome, PopulationTrainer, population_key
 from spectune.training._predict import CHUNK
 from spectune.training._trainer import Augment
 from spectune.tuning._materialise import TooLargeError, TrialPlan

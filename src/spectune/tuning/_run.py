@@ -27,8 +27,8 @@ from spectune._json import write_json
 from spectune.data import Spectra, cv_splitter, split_cal_tune, split_indices
 from spectune.exceptions import SpectuneError
 from spectune.models import screen_outliers
-from spectune.training._files import load_model
-from spectune.training._lr_find import find_learning_rates
+from spectune.training import find_learning_rates, load_model
+from spectune.tuning._crossfit import check_cross_fitting
 from spectune.tuning._execute import run_trials, uses_population, worker_name
 from spectune.tuning._final import finish
 from spectune.tuning._first_trials import first_trials
@@ -136,6 +136,7 @@ def prepare(train: Spectra, settings: TuneSettings, *, test: Spectra | None = No
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     one_line_trial_failures()
     pool, evaluations, test, split, screening = _split(train, test, settings)
+    check_cross_fitting(pool)
     space = space if space is not None else load_space(settings.space, task=pool.task)
     check_names(space)  # a misspelt parameter fails here, not in every trial
     space, settings = _resolve(space, settings)

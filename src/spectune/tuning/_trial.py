@@ -25,10 +25,16 @@ import optuna
 import torch
 
 from spectune.data import Spectra
-from spectune.training import Callback, ReportCallback, TrainingPruned
-from spectune.training._augment import augmenter_from_params
-from spectune.training._network import SpectralNetwork, fit_network
-from spectune.training._residual import PLSBaseline, fit_pls_baseline
+from spectune.training import (
+    Callback,
+    PLSBaseline,
+    ReportCallback,
+    SpectralNetwork,
+    TrainingPruned,
+    augmenter_from_params,
+    fit_network,
+    fit_pls_baseline,
+)
 from spectune.tuning._materialise import TooLargeError, TrialPlan, materialise
 from spectune.tuning._objectives import Objective
 from spectune.tuning._space import SearchSpace
