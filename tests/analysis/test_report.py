@@ -279,6 +279,17 @@ def test_reproduce_section_shows_the_recorded_command(reg: Path, tmp_path: Path,
     assert f"<td>max_epochs</td><td>{settings['max_epochs']}</td>" in html
 
 
+def test_trials_passed_over_for_the_work_cap_are_named(reg: Path, tmp_path: Path,
+                                                       no_rendering: None) -> None:
+    run = _copy(reg.parent, tmp_path)
+    _edit_metrics(run, lambda m: m["final"].update(passed_over=[]))
+    assert "Passed over:" not in _text(write_report(run).read_text())
+    _edit_metrics(run, lambda m: m["final"].update(passed_over=[7, 12]))
+    html = _text(write_report(run).read_text())
+    assert "Passed over: trial 7, trial 12. Cross-fitting them as well would have trained " \
+           "more than the whole search did" in html
+
+
 def test_missing_pieces_become_notes(reg: Path, tmp_path: Path,
                                      no_rendering: None) -> None:
     run = _copy(reg.parent, tmp_path)

@@ -137,6 +137,11 @@ def _stack(run: RunFolder, key: str) -> list[str]:
         out.append(note("The networks added nothing out of fold, so the final model is linear: "
                         "on these data the search's networks did not beat "
                         f"{', '.join(final.get('members', []))}."))
+    if final.get("passed_over"):
+        passed = ", ".join(f"trial {n}" for n in final["passed_over"])
+        out.append(note(f"Passed over: {passed}. Cross-fitting them as well would have trained "
+                        "more than the whole search did; the next best trials took their "
+                        "place."))
     rows = [(c["name"], c["kind"], c.get("preprocessing"), c["oof"].get(key),
              ", ".join(f"{w:.3g}" for w in c["weight"]), c.get("test", {}).get(key))
             for c in candidates]
