@@ -252,7 +252,9 @@ def test_sigkill_then_resume_keeps_finished_trials_and_reaches_the_budget(
 def test_ctrl_c_keeps_the_best_so_far_and_resume_retries_the_interrupted_trial(
     tmp_path: Path,
 ) -> None:
-    out, db, args, process = _slow_run(tmp_path, "--no-report")
+    # 300 epochs (~3 s a trial): Ctrl-C lands mid-training even when the machine is busy,
+    # not in the bookkeeping after the last epoch (which would let the trial complete)
+    out, db, args, process = _slow_run(tmp_path, "--no-report", "--epochs", "300")
     _wait_for_a_running_trial(process, db, tmp_path / "first.log")
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=120) == 0, (tmp_path / "first.log").read_text()
