@@ -109,8 +109,9 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
                    help="skip report.html at the end (spectune report DIR writes it later)")
     t.add_argument("--candidates", type=integer(1), default=d.candidates,
                    help="distinct best trials cross-fitted as candidates of the final stack, "
-                   "beside PLS and Ridge, or logistic regression for classes "
-                   f"(default {d.candidates})")
+                   "beside PLS and Ridge, or logistic regression for classes; a trial whose "
+                   "cross-fitting would train more than the whole search did is passed over "
+                   f"for the next (default {d.candidates})")
     t.add_argument("--jobs", type=integer(1), default=d.jobs,
                    help="processes that train the final stage's networks (cross-fitting, "
                    "refits), one thread each (default: one per core)")
