@@ -197,9 +197,10 @@ def _cost(trial: FrozenTrial, epochs: int, n_rows: int) -> float:
 
 def linear_candidates(pool: Spectra, folds: Folds, names: Sequence[str], *, seed: int,
                       **search: Any) -> tuple[dict[str, FittedBaseline], list[Candidate]]:
-    """The baselines (the linear bars and the report's references, chosen by CV on ``folds``)
-    and the ``names`` among them as nested cross-fitted candidates."""
-    baselines = fit_baselines(pool, folds, random_state=seed, **search)
+    """PLS and the ``names`` models (the linear bars, chosen by CV on ``folds``), and the
+    ``names`` as nested cross-fitted candidates."""
+    baselines = fit_baselines(pool, folds, random_state=seed,
+                              names=list(dict.fromkeys(["pls", *names])), **search)
     return baselines, [linear_candidate(name, pool, folds, baselines[name], seed=seed, **search)
                        for name in names]
 

@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 from spectune.data import Spectra
 from spectune.exceptions import SpectuneError
 from spectune.metrics import classification_metrics, regression_metrics
-from spectune.models import ApplicabilityDomain, pls_cv_curve, score_baseline
+from spectune.models import ApplicabilityDomain, fit_baselines, pls_cv_curve, score_baseline
 from spectune.training import ConformalSet, coverage, load_model, predict_interval, save_model
 from spectune.tuning._artifacts import write_predictions, write_spectra
 from spectune.tuning._crossfit import (
@@ -53,6 +53,9 @@ log = logging.getLogger("spectune")
 INTERVAL_LEVELS = (0.8, 0.9, 0.95)
 #: The linear candidates (and bars) of each task.
 LINEAR = {"regression": ("pls", "ridge"), "classification": ("logistic",)}
+#: The models the report sets beside them, fitted in a second thread (a forest's grid over the
+#: routes takes as long as the linear models' nested CV).
+REFERENCES = ("knn", "random_forest")
 
 
 @threadpool_limits.wrap(limits=1, user_api="blas")  # many small fits: see fit_baselines
@@ -60,8 +63,8 @@ def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
     """Build, save and score the final model; returns metrics.json without its data section.
 
     The networks of the cross-fitting and their refits train in ``settings.jobs`` processes
-    (default: one per core), each on one thread, while a thread of this process fits the linear
-    candidates. They train at most what the search trained (``affordable``): the final stage
+    (default: one per core), each on one thread, while two threads of this process fit the
+    linear candidates and the references. They train at most what the search trained (``affordable``): the final stage
     costs about what the search did, whatever trial came out best.
     """
     began = time.perf_counter()
@@ -73,12 +76,15 @@ def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
     scale = len(folds) * pool.n_samples / len(found.evaluations[0].train)
     trials, passed_over = affordable(select_top_trials(found.study, len(found.study.trials)),
                                      settings.candidates, search_work(found.study), scale)
-    with ThreadPoolExecutor(max_workers=1) as side:
+    with ThreadPoolExecutor(max_workers=2) as side:  # beside the networks' processes
         linear = side.submit(linear_candidates, pool, folds, LINEAR[pool.task],
                              seed=settings.seed, **search)
+        references = side.submit(fit_baselines, pool, folds, names=REFERENCES,
+                                 random_state=settings.seed, **search)
         networks = network_candidates(found.runner, trials, folds, seed=settings.seed,
                                       n_jobs=n_jobs)
         baselines, linears = linear.result()
+        baselines |= references.result()
     candidates = networks + linears
     classes = pool.classes if pool.task == "classification" else None
     weights = stack_weights([c.oof for c in candidates], pool.y, task=pool.task,
