@@ -84,7 +84,7 @@ def describe_folds(pool: Spectra, folds: Folds) -> str:
 def network_candidates(runner: TrialRunner, trials: Sequence[FrozenTrial], folds: Folds, *,
                        seed: int, n_jobs: int = 1) -> list[Candidate]:
     """The trials' configurations trained once per fold and once on the whole pool, all in
-    ``n_jobs`` processes (the longest trainings first, so the processes end together).
+    ``n_jobs`` processes (the most work first, so the processes end together).
 
     Each network trains on one torch thread, wherever it runs (so the numbers do not depend on
     ``n_jobs``), for the trial's epoch count; a configuration that cannot be trained again (it
@@ -99,20 +99,17 @@ def network_candidates(runner: TrialRunner, trials: Sequence[FrozenTrial], folds
     setting = runner.searched_pls_setting() \
         if any(wants_pls_residual(plan, pool) for plan in plans) else None
     epochs = [trial_epochs(t) for t in trials]
-    everything = np.arange(pool.n_samples)
-    jobs = [(c, train, test) for c in range(len(trials))
-            for train, test in [*folds, (everything, None)]]
-    jobs.sort(key=lambda job: -_cost(trials[job[0]], epochs[job[0]], len(job[1])))
-    done = dict(zip(
-        [(c, id(train)) for c, train, _ in jobs],
-        Parallel(n_jobs=n_jobs)(
-            delayed(_fold)(runner, plans[c], Evaluation(train, np.arange(0)), test, seed,
-                           epochs[c], setting) for c, train, test in jobs),
-        strict=True))
+    splits = [*folds, (np.arange(pool.n_samples), None)]  # the folds, then the refit
+    jobs = sorted(((c, f) for c in range(len(trials)) for f in range(len(splits))),
+                  key=lambda job: -_work(trials[job[0]]) * len(splits[job[1]][0]))
+    outputs = Parallel(n_jobs=n_jobs)(
+        delayed(_fold)(runner, plans[c], Evaluation(splits[f][0], np.arange(0)), splits[f][1],
+                       seed, epochs[c], setting) for c, f in jobs)
+    done = dict(zip(jobs, outputs, strict=True))
     candidates = []
     for c, (trial, plan, n) in enumerate(zip(trials, plans, epochs, strict=True)):
-        results = [done[c, id(train)] for train, _ in folds]
-        member = done[c, id(everything)]
+        results = [done[c, f] for f in range(len(folds))]
+        member = done[c, len(folds)]
         failed = next((r for r in [*results, member] if isinstance(r, str)), None)
         oof = None if failed else _assemble(results, folds, pool.n_samples)
         if failed or not np.isfinite(oof).all():
@@ -142,7 +139,7 @@ def affordable(ranked: Sequence[FrozenTrial], k: int, budget: float, scale: floa
     for trial in ranked:
         if len(chosen) == k:
             break
-        cost = scale * float(trial.user_attrs.get("work", 0.0)) * trial_epochs(trial)
+        cost = scale * _work(trial)
         if chosen and spent + cost > budget:
             passed.append(trial.number)
             log.info("trial %d is passed over for the final stack: cross-fitting it would "
@@ -188,11 +185,9 @@ def _fold(runner: TrialRunner, plan: TrialPlan, evaluation: Evaluation,
     return network if test is None else _outputs(network, runner.pool[test])
 
 
-def _cost(trial: FrozenTrial, epochs: int, n_rows: int) -> float:
-    """A training's expected seconds, for the order of the jobs only (never for a choice)."""
-    seconds_per_epoch = trial.user_attrs.get("train_s", 1.0) / max(1, trial.user_attrs.get(
-        "epochs_trained", 1))
-    return seconds_per_epoch * epochs * n_rows
+def _work(trial: FrozenTrial) -> float:
+    """The work of training ``trial``'s configuration once on its training spectra."""
+    return float(trial.user_attrs.get("work", 0.0)) * trial_epochs(trial)
 
 
 def linear_candidates(pool: Spectra, folds: Folds, names: Sequence[str], *, seed: int,
