@@ -64,8 +64,8 @@ def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
 
     The networks of the cross-fitting and their refits train in ``settings.jobs`` processes
     (default: one per core), each on one thread, while two threads of this process fit the
-    linear candidates and the references. They train at most what the search trained (``affordable``): the final stage
-    costs about what the search did, whatever trial came out best.
+    linear candidates and the references. They train at most what the search trained
+    (``affordable``): the final stage costs about what the search did, whichever trial won.
     """
     began = time.perf_counter()
     n_jobs = settings.jobs or os.cpu_count() or 1
@@ -96,7 +96,7 @@ def finish(found: Search, settings: TuneSettings, out: Path) -> dict[str, Any]:
     conformal = None if classes is not None else ConformalSet(
         stack_oof, pool.y, f"out-of-fold predictions of the stack ({cv}, {pool.n_samples} "
                            "calibration+tuning spectra)")
-    route = baselines["pls"].route if "pls" in baselines else "snv"
+    route = baselines["pls"].route  # linear_candidates always fits PLS (PLS-DA for classes)
     domain = ApplicabilityDomain(route, random_state=settings.seed).fit(pool.X)
     save_model(out / "model", members, weights=weights[used], wavelengths=pool.wavelengths,
                target_names=list(pool.target_names), conformal=conformal, domain=domain,
